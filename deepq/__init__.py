@@ -1,0 +1,11 @@
+"""deepq: deep Q-learning, readable and complete.
+
+    from deepq import DQN, presets
+    model = DQN(presets.PRESETS["cartpole"].config)
+    model.learn(20_000)
+"""
+
+from deepq.algos.dqn import DQN, DQNConfig
+
+__all__ = ["DQN", "DQNConfig"]
+__version__ = "0.1.0"

@@ -1,0 +1,174 @@
+"""Command line: parsing and dispatch only.
+
+    deepq train PRESET|ENV_ID [--steps N] [--seed S] [--run-dir D] [--set k=v ...] [--config F]
+    deepq train --resume RUN_DIR [--steps N]
+    deepq evaluate RUN_DIR|CHECKPOINT [--episodes N] [--eps E] [--video DIR]
+    deepq plot RUN_DIR [RUN_DIR ...] [--out FILE]
+    deepq presets [--show NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from deepq import config, envs, presets
+from deepq.algos.dqn import DQN, DQNConfig
+from deepq.errors import DeepQError
+
+
+def _base_config(target: str) -> tuple[str, DQNConfig]:
+    """A preset by name, or an environment id on top of the closest preset."""
+    preset = presets.get(target)
+    if preset is not None:
+        return target, preset.config
+    base = presets.PRESETS["pong" if envs.is_atari(target) else "cartpole"].config
+    cfg = dataclasses.replace(base, env_id=target, stop_return=None)
+    return target.replace("/", "-"), cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    progress = not args.no_progress
+    if args.resume:
+        if args.target or args.set or args.config or args.seed is not None:
+            raise DeepQError("--resume continues a run with its saved config; "
+                             "only --steps may be given with it")
+        run_dir = Path(args.resume)
+        overrides = {"total_steps": args.steps} if args.steps else None
+        model = DQN.load(run_dir, run_dir=run_dir, overrides=overrides, progress=progress)
+        print(f"resuming {run_dir} at step {model.step:,} of {model.cfg.total_steps:,}", file=sys.stderr)
+    else:
+        if not args.target:
+            raise DeepQError("train needs a PRESET or ENV_ID (see `deepq presets`), or --resume RUN_DIR")
+        name, cfg = _base_config(args.target)
+        values: dict = {}
+        if args.config:
+            values |= config.load_toml(args.config)
+        values |= config.parse_set(args.set or [])
+        if args.steps is not None:
+            values["total_steps"] = args.steps
+        if args.seed is not None:
+            values["seed"] = args.seed
+        cfg = config.override(cfg, values)
+        run_dir = Path(args.run_dir) if args.run_dir else \
+            Path("runs") / f"{name}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+            raise DeepQError(f"{run_dir} already holds a run; continue it with "
+                             f"`deepq train --resume {run_dir}` or choose another --run-dir")
+        model = DQN(cfg, run_dir=run_dir, progress=progress)
+        print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
+    solved = model.learn()
+    recent = model.episode_returns[-model.cfg.stop_window:]
+    summary = f"done: step {model.step:,}, {model.update:,} updates, {model.wall_time:.0f} s"
+    if recent:
+        summary += f", mean return of last {len(recent)} episodes {sum(recent) / len(recent):.2f}"
+    if model.last_eval is not None:
+        summary += f", last evaluation {model.last_eval:.2f}"
+    print(summary + (" (stop criterion met)" if solved else ""), file=sys.stderr)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = DQN.load(args.path, tensorboard=False)
+    env = None
+    if args.video:
+        from gymnasium.wrappers import RecordVideo
+
+        cfg = model.cfg
+        env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max, render_mode="rgb_array")
+        env.metadata["render_fps"] = 15 if envs.is_atari(cfg.env_id) else env.metadata.get("render_fps", 30)
+        env = RecordVideo(env, args.video, episode_trigger=lambda e: True, disable_logger=True)
+    returns = model.evaluate(args.episodes, epsilon=args.eps, env=env)
+    if env is not None:
+        env.close()
+    mean = sum(returns) / len(returns)
+    std = (sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5
+    print(f"{model.cfg.env_id} at step {model.step:,}: mean return {mean:.2f} ± {std:.2f} "
+          f"over {len(returns)} episodes (ε = {model.cfg.eval_eps if args.eps is None else args.eps})")
+    print("returns: " + " ".join(f"{r:g}" for r in returns))
+    if args.video:
+        print(f"videos: {args.video}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from deepq import plot
+
+    runs = [Path(r) for r in args.runs]
+    for r in runs:
+        if not r.is_dir():
+            raise DeepQError(f"no such run directory: {r}")
+    out = Path(args.out) if args.out else (runs[0] / "plot.png" if len(runs) == 1 else Path("plot.png"))
+    plot.plot_runs(runs, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    if args.show:
+        preset = presets.get(args.show)
+        if preset is None:
+            raise DeepQError(f"unknown preset '{args.show}'; `deepq presets` lists them")
+        print(f"{args.show}: {preset.description}")
+        for k, v in config.to_dict(preset.config).items():
+            print(f"  {k} = {v!r}")
+        return 0
+    width = max(len(n) for n in presets.PRESETS)
+    for name, preset in presets.PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepq", description="Deep Q-learning from the command line.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a preset or an environment id",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="config keys (--set KEY=VALUE, or a TOML file of KEY = VALUE):\n"
+                              + config.describe(DQNConfig))
+    t.add_argument("target", nargs="?", help="preset name (see `deepq presets`) or Gymnasium env id")
+    t.add_argument("--steps", type=int, help="total environment steps (overrides total_steps)")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--run-dir", help="output directory (default runs/NAME-seedS-TIME)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    t.add_argument("--config", help="TOML file of config overrides")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint")
+    e.add_argument("path", help="run directory or checkpoint directory")
+    e.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
+    e.add_argument("--eps", type=float, help="ε during evaluation (default: the run's eval_eps)")
+    e.add_argument("--video", metavar="DIR", help="write an MP4 of each episode to DIR")
+    e.set_defaults(func=cmd_evaluate)
+
+    pl = sub.add_parser("plot", help="PNG of episode return and loss vs steps, runs overlaid")
+    pl.add_argument("runs", nargs="+", help="run directories")
+    pl.add_argument("--out", help="output PNG (default RUN_DIR/plot.png for one run, else plot.png)")
+    pl.set_defaults(func=cmd_plot)
+
+    ps = sub.add_parser("presets", help="list presets, one line each")
+    ps.add_argument("--show", metavar="NAME", help="print every config value of one preset")
+    ps.set_defaults(func=cmd_presets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "episodes", 1) is not None and getattr(args, "episodes", 1) < 1:
+        parser.error("--episodes must be at least 1")
+    try:
+        return args.func(args)
+    except DeepQError as e:
+        print(f"deepq: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deepq: interrupted", file=sys.stderr)
+        return 130

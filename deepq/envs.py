@@ -1,0 +1,129 @@
+"""Builds Gymnasium environments and their wrapper stacks. No RL logic here.
+
+Atari follows the DeepMind preprocessing (Mnih et al. 2015; Machado et al. 2018):
+Gymnasium's ``AtariPreprocessing`` does the no-op starts, the frame skip with a max
+over the last two frames, and the 84×84 grayscale uint8 resize; this module adds
+only what Gymnasium lacks: pressing FIRE on reset and reporting a lost life in
+``info["life_loss"]`` without ending the game. Reward clipping is the algorithm's
+business (it clips what it stores), so the score logged by
+``RecordEpisodeStatistics`` is always the real game score.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ale_py
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import (
+    AtariPreprocessing,
+    FrameStackObservation,
+    RecordEpisodeStatistics,
+)
+
+from deepq.errors import DeepQError
+
+gym.register_envs(ale_py)
+
+
+def is_atari(env_id: str) -> bool:
+    spec = _spec(env_id)
+    return "ale_py" in str(spec.entry_point)
+
+
+def _spec(env_id: str):
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as e:
+        raise DeepQError(f"unknown environment '{env_id}': {e}") from None
+
+
+class FireOnReset(gym.Wrapper):
+    """Press FIRE (then UP) after reset, for games that wait for it (Breakout, ...).
+
+    The two steps follow OpenAI Baselines' ``FireResetEnv``; their rewards are 0.
+    """
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        for action in (1, 2):
+            obs, _, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:
+                obs, info = self.env.reset()
+        return obs, info
+
+
+class LifeLossInfo(gym.Wrapper):
+    """Sets ``info["life_loss"] = True`` on a step that lost a life but not the game.
+
+    The learner treats it as a termination (discount 0); the environment keeps
+    running, so the episode return covers the whole game.
+    """
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        info["life_loss"] = bool(lives < self._lives and not terminated)
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+def make(
+    env_id: str,
+    frame_stack: int = 4,
+    noop_max: int = 30,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """Make ``env_id`` with the wrappers deepq trains on.
+
+    Atari ids (``*NoFrameskip-v4``, ``ALE/*-v5``) get the DeepMind stack and observations
+    of shape [frame_stack, 84, 84] uint8; other ids keep their observations. The
+    action space must be discrete.
+    """
+    spec = _spec(env_id)
+    atari = "ale_py" in str(spec.entry_point)
+    kwargs = {"render_mode": render_mode}
+    if atari:
+        kwargs["frameskip"] = 1  # AtariPreprocessing does the skipping (and max-pooling)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        raise DeepQError(f"environment '{env_id}' needs an extra package: {e}") from None
+    except gym.error.Error as e:
+        raise DeepQError(f"cannot make environment '{env_id}': {e}") from None
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        env.close()
+        raise DeepQError(
+            f"environment '{env_id}' has action space {env.action_space}; "
+            "deep Q-learning needs a discrete action space"
+        )
+    if atari:
+        env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=4, screen_size=84,
+                                 terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
+        meanings = env.unwrapped.get_action_meanings()
+        if len(meanings) >= 3 and meanings[1] == "FIRE":
+            env = FireOnReset(env)
+        env = LifeLossInfo(env)
+        env = FrameStackObservation(env, frame_stack)
+    elif len(env.observation_space.shape or ()) != 1:
+        env.close()
+        raise DeepQError(
+            f"environment '{env_id}' has observation space {env.observation_space}; "
+            "deepq handles Atari frames and flat vector observations"
+        )
+    return RecordEpisodeStatistics(env)
+
+
+def obs_info(env: gym.Env) -> tuple[tuple[int, ...], np.dtype, int | None]:
+    """(observation shape, dtype, frame_stack or None) for building replay and network."""
+    space = env.observation_space
+    stacked = isinstance(env.env, FrameStackObservation) if hasattr(env, "env") else False
+    return tuple(space.shape), np.dtype(space.dtype), (space.shape[0] if stacked else None)

@@ -1,0 +1,8 @@
+"""The one exception type the command line turns into a one-line message."""
+
+
+class DeepQError(Exception):
+    """A user-facing problem (bad config, unknown env, corrupt checkpoint, ...).
+
+    The CLI prints ``error: <message>`` and exits with status 2, never a traceback.
+    """

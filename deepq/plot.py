@@ -1,0 +1,68 @@
+"""PNG figures from run directories: episode return and loss against environment steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from deepq.errors import DeepQError  # noqa: E402
+from deepq.log import read_metrics  # noqa: E402
+
+
+def _series(rows, event: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(int(r["step"]), float(r[column])) for r in rows if r["event"] == event and r[column] != ""]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*pts)
+    return np.asarray(steps), np.asarray(values)
+
+
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    csum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def plot_runs(run_dirs: list[Path], out: Path, window: int = 10) -> Path:
+    """Two panels (the design document's): episode return, and training loss, vs steps."""
+    fig, (ax_r, ax_l) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for i, run in enumerate(run_dirs):
+        run = Path(run)
+        if not (run / "metrics.csv").exists():
+            raise DeepQError(f"{run} has no metrics.csv: is it a deepq run directory?")
+        rows = read_metrics(run)
+        color = f"C{i % 10}"
+        label = run.name or str(run)
+        steps, returns = _series(rows, "episode", "episode_return")
+        if len(steps):
+            ax_r.plot(steps, returns, ".", color=color, alpha=0.25, markersize=3)
+            ax_r.plot(steps, rolling_mean(returns, window), color=color,
+                      label=f"{label} (mean of last {window})")
+        e_steps, e_returns = _series(rows, "eval", "eval_return")
+        if len(e_steps):
+            ax_r.plot(e_steps, e_returns, "s--", color=color, markersize=4, label=f"{label} (evaluation)")
+        l_steps, losses = _series(rows, "train", "loss")
+        if len(l_steps):
+            ax_l.plot(l_steps, losses, color=color, label=label)
+    ax_r.set(title="episode return", xlabel="environment steps", ylabel="return (raw score)")
+    ax_l.set(title="training loss (mean per log period)", xlabel="environment steps", ylabel="loss")
+    if any(ax_l.get_lines()):
+        ax_l.set_yscale("log")
+    for ax in (ax_r, ax_l):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
