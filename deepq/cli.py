@@ -5,6 +5,7 @@
     deepq evaluate RUN_DIR|CHECKPOINT [--episodes N] [--eps E] [--video DIR]
     deepq plot RUN_DIR [RUN_DIR ...] [--out FILE]
     deepq presets [--show NAME]
+    deepq lab NAME [...]                 (deepq/lab/cli.py parses these)
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from deepq.lab.cli import main as lab_main  # the lab builds on the core, never the reverse
+
+    return lab_main(args.lab_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepq", description="Deep Q-learning from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -156,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("presets", help="list presets, one line each")
     ps.add_argument("--show", metavar="NAME", help="print every config value of one preset")
     ps.set_defaults(func=cmd_presets)
+
+    lab = sub.add_parser("lab", add_help=False,
+                         help="value-function-approximation experiments (`deepq lab --help`)")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=cmd_lab)
     return p
 
 
