@@ -9,6 +9,7 @@ crashed and resumed has the same file as one that never stopped.
 from __future__ import annotations
 
 import csv
+import sys
 import math
 import os
 from pathlib import Path
@@ -96,7 +97,7 @@ class RunLogger:
         self._bar.set_postfix(self._postfix, refresh=False)
 
     def message(self, text: str) -> None:
-        self._bar.write(text)
+        self._bar.write(text, file=sys.stderr)
 
     def close(self) -> None:
         self._bar.close()

@@ -37,10 +37,10 @@ PRESETS: dict[str, Preset] = {
         "CartPole-v1, tuned to reach a mean evaluation return ≥ 475 within 50k steps",
         DQNConfig(
             env_id="CartPole-v1", total_steps=50_000, buffer_size=50_000, batch_size=64,
-            learn_start=1000, train_freq=1, lr=1e-3, gamma=0.99, target_sync=500,
-            eps_schedule="linear", eps_start=1.0, eps_final=0.02, eps_decay=10_000,
-            hidden=(128, 128), loss="huber", grad_clip_norm=10.0,
-            eval_every=2000, eval_episodes=10, eval_eps=0.0,
+            learn_start=1000, train_freq=2, lr=2.3e-3, gamma=0.99, target_sync=256,
+            eps_schedule="linear", eps_start=1.0, eps_final=0.04, eps_decay=8000,
+            hidden=(256, 256), loss="huber", grad_clip_norm=10.0,
+            eval_every=1000, eval_episodes=10, eval_eps=0.0,
             stop_return=475.0, stop_on="eval", log_every=500, checkpoint_every=0,
         )),
 }
