@@ -76,23 +76,23 @@ MC_X_RANGE = (-1.2, 0.5)
 MC_V_RANGE = (-0.07, 0.07)
 
 
-def mountain_car_reset(rng: np.random.Generator) -> tuple[float, float]:
-    """Start at rest at a position uniform in [−0.6, −0.4)."""
-    return float(rng.uniform(-0.6, -0.4)), 0.0
+def mountain_car_reset(rng: np.random.Generator, n: int | None = None):
+    """Start at rest at a position uniform in [−0.6, −0.4): (x, v), floats or [n] arrays."""
+    return rng.uniform(-0.6, -0.4, n), np.zeros(n) if n is not None else 0.0
 
 
-def mountain_car_step(x: float, v: float, action: int) -> tuple[float, float, bool]:
-    """The book's dynamics: action ∈ {0: reverse, 1: zero, 2: forward} throttle.
-    v ← bound(v + 0.001(a−1) − 0.0025cos 3x); x ← bound(x + v); hitting the left wall
-    zeroes v; reaching x = 0.5 ends the episode. Reward is −1 on every step.
+def mountain_car_step(x, v, action):
+    """The book's dynamics, on floats or arrays: action ∈ {0: reverse, 1: zero, 2: forward}.
+
+    v ← bound(v + 0.001(a−1) − 0.0025cos 3x); x ← bound(x + v); reaching the left wall
+    zeroes v; reaching x = 0.5 ends the episode. The reward is −1 on every step.
     Gymnasium's MountainCar-v0 has the same update in the same order (velocity first,
-    left wall zeroes a negative velocity); it differs only by its 200-step time limit."""
-    v = min(max(v + 0.001 * (action - 1) - 0.0025 * np.cos(3 * x), MC_V_RANGE[0]), MC_V_RANGE[1])
-    x = x + v
-    if x <= MC_X_RANGE[0]:
-        x, v = MC_X_RANGE[0], 0.0
-    done = x >= MC_X_RANGE[1]
-    return min(x, MC_X_RANGE[1]), v, done
+    the left wall zeroes a negative velocity) and the same start; it differs only by
+    its 200-step time limit, which the book does not have. Returns (x, v, done)."""
+    v = np.clip(v + 0.001 * (np.asarray(action) - 1) - 0.0025 * np.cos(3 * x), *MC_V_RANGE)
+    x = np.clip(x + v, *MC_X_RANGE)
+    v = np.where((x == MC_X_RANGE[0]) & (v < 0), 0.0, v)
+    return x, v, x >= MC_X_RANGE[1]
 
 
 # ---- finite MDPs and dynamic programming

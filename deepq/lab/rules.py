@@ -126,3 +126,11 @@ def projected_bellman_error(w, X, P, r, d, gamma):
     delta = expected_td_error(w, X, P, r, gamma)
     xd = X.T @ (d * delta)
     return float(xd @ np.linalg.pinv(X.T @ (d[:, None] * X)) @ xd)
+
+
+def repeated_update_same_target(w, counts, target, alpha):
+    """``counts[i]`` consecutive updates w_i ← w_i + α(U − w_i) toward one target U, in
+    closed form: U − (1 − α)^k (U − w_i). Exact for gradient MC with one-hot features
+    (state aggregation) when the return U is shared by the whole episode (γ = 1 and
+    a reward only at the end, as in the random walk), so an episode costs O(groups)."""
+    return target - (1 - alpha) ** np.asarray(counts) * (target - w)
