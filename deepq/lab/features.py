@@ -153,12 +153,14 @@ class Neural:
             return self.net(x)[..., 0].numpy()
 
     def grad(self, w: np.ndarray, s) -> np.ndarray:
-        """[..., W]: ∇_w v̂(s; w) for each state, by one backward pass per state."""
+        """[..., W]: ∇_w v̂(s; w) for each state, one Jacobian row per state."""
         self._load(w)
+        params = dict(self.net.named_parameters())
         x = torch.as_tensor(self.features(s), dtype=torch.float64).reshape(-1, self.features.n_features)
-        rows = []
-        for xi in x:
-            self.net.zero_grad()
-            self.net(xi[None])[0, 0].backward()
-            rows.append(torch.cat([p.grad.reshape(-1) for p in self.net.parameters()]))
-        return torch.stack(rows).numpy().reshape(np.shape(s) + (self.n_weights,))
+
+        def v(p, xi):
+            return torch.func.functional_call(self.net, p, (xi[None],))[0, 0]
+
+        jac = torch.func.vmap(torch.func.jacrev(v), in_dims=(None, 0))(params, x)
+        flat = torch.cat([jac[k].reshape(len(x), -1) for k in params], dim=1)
+        return flat.detach().numpy().reshape(np.shape(s) + (self.n_weights,))

@@ -89,10 +89,18 @@ def expected_td_error(w, X, P, r, gamma):
     return r + gamma * (P @ v) - v
 
 
+def expected_semi_gradient_update(w, grads, d, targets, values, alpha):
+    """One synchronous sweep of the semi-gradient rule over all states:
+    w + α Σ_s d(s) (U(s) − v̂(s)) ∇v̂(s), ``grads`` [S, W]. U = v_π gives expected
+    (full-batch) gradient MC; U = r + γPv̂ gives expected semi-gradient TD."""
+    return w + alpha * grads.T @ (d * (targets - values))
+
+
 def expected_td_update(w, X, P, r, d, gamma, alpha):
-    """Expected semi-gradient TD(0), one synchronous sweep over all states (S&B eq. 11.9):
-    w + α Σ_s d(s) δ̄_w(s) x(s). With d the behaviour's distribution it is off-policy."""
-    return w + alpha * X.T @ (d * expected_td_error(w, X, P, r, gamma))
+    """Expected semi-gradient TD(0) for linear v̂ (S&B eq. 11.9): w + α Σ_s d(s) δ̄_w(s) x(s).
+    With d the behaviour's state distribution and P the target policy's it is off-policy."""
+    v = X @ w
+    return expected_semi_gradient_update(w, X, d, r + gamma * (P @ v), v, alpha)
 
 
 def expected_tdc_update(w, v, X, P, r, d, gamma, alpha, beta):
