@@ -3,11 +3,21 @@
 ``NatureCNN`` is the network of Mnih et al. (2015); it takes uint8 frames and scales
 them by 1/255 inside, so replay and acting never hold float copies of images.
 ``MLP`` serves vector observations. ``build`` picks one from the observation shape.
+
+The variants are network options of ``build``: ``dueling`` (Wang et al. 2016: a value
+stream plus a mean-centred advantage stream), ``noisy`` (Fortunato et al. 2018:
+factorised Gaussian ``NoisyLinear`` layers instead of ``nn.Linear`` in the fully
+connected part), and ``n_atoms`` > 1 (one output per action and atom or quantile,
+[B, A, N], for the distributional algorithms). With all options at their defaults
+``build`` returns the plain ``NatureCNN`` / ``MLP`` unchanged. ``IQNNetwork`` takes
+quantile fractions τ as a second input (Dabney et al. 2018b).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import math
 
 import torch
 from torch import nn
@@ -50,8 +60,129 @@ class MLP(nn.Module):
         return self.net(obs.float())  # [B, A]
 
 
-def build(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int]) -> nn.Module:
-    """Nature CNN for [C, H, W] images, MLP (with ``hidden`` widths) for [D] vectors."""
+class NoisyLinear(nn.Module):
+    """Linear layer with factorised Gaussian noise (Fortunato et al. 2018, section 3.2).
+
+    w = μ_w + σ_w ⊙ (f(ε_out) f(ε_in)ᵀ), b = μ_b + σ_b ⊙ f(ε_out), f(x) = sgn(x)·√|x|,
+    ε ~ N(0, 1). μ starts U(−1/√p, 1/√p) and σ at σ₀/√p (p inputs). Fresh noise is
+    drawn on every forward pass in training mode; in eval mode the layer uses μ only.
+    """
+
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+
+    @staticmethod
+    def _f(x: torch.Tensor) -> torch.Tensor:
+        return x.sign() * x.abs().sqrt()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return nn.functional.linear(x, self.weight_mu, self.bias_mu)
+        eps_in = self._f(torch.randn(self.in_features, device=x.device))  # [p]
+        eps_out = self._f(torch.randn(self.out_features, device=x.device))  # [q]
+        weight = self.weight_mu + self.weight_sigma * torch.outer(eps_out, eps_in)  # [q, p]
+        bias = self.bias_mu + self.bias_sigma * eps_out  # [q]
+        return nn.functional.linear(x, weight, bias)
+
+
+def _linear(noisy: bool, sigma0: float):
+    return (lambda i, o: NoisyLinear(i, o, sigma0)) if noisy else nn.Linear
+
+
+class VariantQNetwork(nn.Module):
+    """A torso (Nature CNN convolutions, or nothing for vectors) followed by a fully
+    connected head with the variant options: obs → [B, A] (n_atoms = 1) or [B, A, N].
+
+    Dueling (Wang et al. 2016, eq. 9): Q = V + (A − mean_a A), with its own hidden
+    layer per stream as in the paper; with atoms the streams are combined per atom
+    before the softmax, as in Rainbow (Hessel et al. 2018).
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int],
+                 dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
+                 noisy_sigma0: float = 0.5):
+        super().__init__()
+        self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
+        self.image = len(obs_shape) == 3
+        linear = _linear(noisy, noisy_sigma0)
+        if self.image:
+            self.torso = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1]).features
+            with torch.no_grad():
+                width = self.torso(torch.zeros(1, *obs_shape)).shape[1]
+            hidden = (512,)
+        elif len(obs_shape) == 1:
+            self.torso = nn.Identity()
+            width = obs_shape[0]
+        else:
+            raise ValueError(f"no network for observations of shape {obs_shape}")
+        *shared, last = hidden
+        layers: list[nn.Module] = []
+        for h in shared:
+            layers += [linear(width, h), nn.ReLU()]
+            width = h
+        self.shared = nn.Sequential(*layers)
+
+        def stream(n_out: int) -> nn.Sequential:
+            return nn.Sequential(linear(width, last), nn.ReLU(), linear(last, n_out))
+
+        self.advantage = stream(n_actions * n_atoms)
+        self.value = stream(n_atoms) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0 if self.image else obs.float()  # uint8 frames → [0, 1]
+        x = self.shared(self.torso(x))  # [B, width]
+        adv = self.advantage(x).view(-1, self.n_actions, self.n_atoms)  # [B, A, N]
+        if self.dueling:
+            value = self.value(x).view(-1, 1, self.n_atoms)  # [B, 1, N]
+            adv = value + adv - adv.mean(dim=1, keepdim=True)  # [B, A, N]
+        return adv.squeeze(2) if self.n_atoms == 1 else adv  # [B, A] or [B, A, N]
+
+
+class IQNNetwork(nn.Module):
+    """Implicit quantile network (Dabney et al. 2018b, eq. 4): Z_τ(s, a) ≈ f(ψ(s) ⊙ φ(τ)),
+    φ(τ) = ReLU(Σ_{i<n_cos} cos(π·i·τ)·w_i + b). forward(obs [B, ...], taus [B, N])
+    → quantile values [B, A, N]."""
+
+    def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int],
+                 n_cos: int = 64):
+        super().__init__()
+        self.image = len(obs_shape) == 3
+        if self.image:
+            self.torso = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1]).features
+            with torch.no_grad():
+                width = self.torso(torch.zeros(1, *obs_shape)).shape[1]
+            hidden = (512,)
+        else:
+            layers: list[nn.Module] = []
+            width = obs_shape[0]
+            for h in hidden[:-1]:
+                layers += [nn.Linear(width, h), nn.ReLU()]
+                width = h
+            self.torso = nn.Sequential(*layers)
+        self.register_buffer("pi_i", math.pi * torch.arange(n_cos, dtype=torch.float32))
+        self.tau_embed = nn.Sequential(nn.Linear(n_cos, width), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(width, hidden[-1]), nn.ReLU(), nn.Linear(hidden[-1], n_actions))
+
+    def forward(self, obs: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0 if self.image else obs.float()
+        psi = self.torso(x)  # [B, D]
+        phi = self.tau_embed(torch.cos(taus[:, :, None] * self.pi_i))  # [B, N, D]
+        return self.head(psi[:, None, :] * phi).transpose(1, 2)  # [B, A, N]
+
+
+def build(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int], *,
+          dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
+          noisy_sigma0: float = 0.5) -> nn.Module:
+    """Nature CNN for [C, H, W] images, MLP (with ``hidden`` widths) for [D] vectors;
+    any variant option gives a ``VariantQNetwork`` with the same layer widths."""
+    if dueling or noisy or n_atoms > 1:
+        return VariantQNetwork(obs_shape, n_actions, hidden, dueling, noisy, n_atoms, noisy_sigma0)
     if len(obs_shape) == 3:
         return NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1])
     if len(obs_shape) == 1:

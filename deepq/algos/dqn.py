@@ -66,6 +66,21 @@ class DQNConfig:
     target_sync: int = param(1000, "environment steps between target-network syncs (steps)", min=1)
     tau: float = param(1.0, "target sync blend: 1 = hard copy, < 1 = Polyak averaging",
                        min=0.0, max=1.0, min_exclusive=True)
+    # variants (each default keeps plain DQN; see docs/variants.md)
+    double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
+                         "network picks a', the target network rates it")
+    dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")
+    noisy: bool = param(False, "noisy nets (Fortunato et al. 2018): factorised Gaussian noisy "
+                        "linear layers explore instead of ε (ε is 0 with them)")
+    noisy_sigma0: float = param(0.5, "noisy nets: initial noise scale σ₀ (σ starts at σ₀/√inputs)",
+                                min=0.0, min_exclusive=True)
+    n_step: int = param(1, "rewards summed per stored transition (n-step return; steps)", min=1)
+    prioritized: bool = param(False, "prioritized replay (Schaul et al. 2016), proportional variant")
+    per_alpha: float = param(0.6, "prioritized replay: priority exponent α (0 = uniform)", min=0.0)
+    per_beta0: float = param(0.4, "prioritized replay: importance-weight exponent β at step 0, "
+                             "annealed linearly to 1 at total_steps", min=0.0, max=1.0)
+    per_eps: float = param(1e-6, "prioritized replay: added to |TD error| in each priority "
+                           "(reward units)", min=0.0, min_exclusive=True)
     # exploration
     eps_schedule: str = param("exponential", "ε schedule: exponential "
                               "final+(start−final)·exp(−t/decay), or linear over decay steps",
@@ -100,18 +115,30 @@ class DQNConfig:
 
 
 def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              batch: dict[str, torch.Tensor], cfg: DQNConfig) -> tuple[float, float]:
-    """One gradient step on the DQN loss; returns (loss, mean Q)."""
+              batch: dict[str, torch.Tensor], cfg: DQNConfig) -> tuple[float, float, np.ndarray | None]:
+    """One gradient step on the DQN loss; returns (loss, mean Q, |TD error| [B] when the
+    batch carries importance weights, for the new priorities, else None)."""
     q = q_net(batch["obs"])  # [B, A]
     with torch.no_grad():
         next_q = target_net(batch["next_obs"])  # [B, A]
-    y = targets.q_learning_target(batch["reward"], batch["discount"], next_q)  # [B]
-    loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
+    if cfg.double:
+        with torch.no_grad():
+            y = targets.double_q_learning_target(batch["reward"], batch["discount"], next_q,
+                                                 q_net(batch["next_obs"]))  # [B]
+    else:
+        y = targets.q_learning_target(batch["reward"], batch["discount"], next_q)  # [B]
+    td_abs = None
+    if "weight" in batch:  # prioritized replay: importance-weighted loss, new priorities
+        loss, td_abs = targets.weighted_td_loss(q, batch["action"], y, batch["weight"],
+                                                cfg.loss, cfg.huber_delta)
+        td_abs = td_abs.numpy()
+    else:
+        loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
     optimizer.step()
-    return loss.item(), q.detach().mean().item()
+    return loss.item(), q.detach().mean().item(), td_abs
 
 
 class DQN:
@@ -136,7 +163,8 @@ class DQN:
         self.env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.env)
         self.n_actions = int(self.env.action_space.n)
-        self.q_net = networks.build(self.obs_shape, self.n_actions, cfg.hidden)
+        self.q_net = networks.build(self.obs_shape, self.n_actions, cfg.hidden, dueling=cfg.dueling,
+                                    noisy=cfg.noisy, noisy_sigma0=cfg.noisy_sigma0)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
@@ -161,6 +189,8 @@ class DQN:
 
     def epsilon(self, step: int | None = None) -> float:
         c = self.cfg
+        if c.noisy:  # noisy nets explore through their weights (Fortunato et al. 2018)
+            return 0.0
         return self.epsilon_fn(self.step if step is None else step, c.eps_start, c.eps_final, c.eps_decay)
 
     def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int:
@@ -178,8 +208,12 @@ class DQN:
         # Its own RNG, so evaluating never changes the training run's exploration.
         act = agent.EpsilonGreedy(self.q_net, self.n_actions,
                                   np.random.default_rng([c.seed, 2, self.evaluations]))
-        returns = agent.evaluate(env or self._eval_env, lambda o: act(o, eps), episodes or c.eval_episodes,
-                                 seed=c.seed, stream=1 + self.evaluations)
+        self.q_net.eval()  # noisy layers act on their mean weights; no effect on other layers
+        try:
+            returns = agent.evaluate(env or self._eval_env, lambda o: act(o, eps), episodes or c.eval_episodes,
+                                     seed=c.seed, stream=1 + self.evaluations)
+        finally:
+            self.q_net.train()
         self.evaluations += 1
         return returns
 
@@ -187,18 +221,25 @@ class DQN:
 
     def _ensure_replay(self) -> ReplayBuffer:
         if self.replay is None:
-            self.replay = ReplayBuffer(self.cfg.buffer_size, self.obs_shape, self.obs_dtype,
-                                       self.frame_stack, self.replay_rng)
+            c = self.cfg
+            self.replay = ReplayBuffer(c.buffer_size, self.obs_shape, self.obs_dtype,
+                                       self.frame_stack, self.replay_rng, n_step=c.n_step,
+                                       prioritized=c.prioritized, alpha=c.per_alpha,
+                                       priority_eps=c.per_eps)
         return self.replay
 
     def _batch(self) -> dict[str, torch.Tensor]:
-        b = self.replay.sample(self.cfg.batch_size)
-        return {
+        c = self.cfg
+        beta = c.per_beta0 + (1.0 - c.per_beta0) * min(1.0, self.step / c.total_steps)
+        b = self.replay.sample(c.batch_size, beta=beta)
+        weight = {} if b.weight is None else {"weight": torch.from_numpy(b.weight)}  # [B]
+        return weight | {
             "obs": torch.from_numpy(b.obs),  # [B, *obs_shape]
             "action": torch.from_numpy(b.action),  # [B]
             "reward": torch.from_numpy(b.reward),  # [B]
             "discount": torch.from_numpy(b.discount),  # [B]
             "next_obs": torch.from_numpy(b.next_obs),  # [B, *obs_shape]
+            "index": torch.from_numpy(b.index),  # [B] replay slots
         }
 
     def learn(self, steps: int | None = None) -> bool:
@@ -231,8 +272,11 @@ class DQN:
                 replay.add(s.obs, s.action, reward, discount, s.next_obs, s.episode_end)
 
                 if self.step > c.learn_start and self.step % c.train_freq == 0:
-                    loss, q_mean = td_update(self.q_net, self.target_net, self.optimizer,
-                                             self._batch(), c)
+                    batch = self._batch()
+                    loss, q_mean, td_abs = td_update(self.q_net, self.target_net, self.optimizer,
+                                                     batch, c)
+                    if td_abs is not None:
+                        replay.update_priorities(batch["index"].numpy(), td_abs)
                     self.update += 1
                     self._loss_sum += loss
                     self._q_sum += q_mean
