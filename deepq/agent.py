@@ -45,14 +45,17 @@ def episode_seed(seed: int, stream: int, episode: int) -> int:
 class EpsilonGreedy:
     """Greedy in the Q-network's values with probability 1 − ε, uniform otherwise."""
 
-    def __init__(self, q_net: torch.nn.Module, n_actions: int, rng: np.random.Generator):
+    def __init__(self, q_net: torch.nn.Module, n_actions: int, rng: np.random.Generator,
+                 device: torch.device | str = "cpu"):
         self.q_net = q_net
         self.n_actions = n_actions
         self.rng = rng
+        self.device = torch.device(device)
 
     @torch.no_grad()
     def greedy(self, obs: np.ndarray) -> int:
-        q = self.q_net(torch.as_tensor(obs).unsqueeze(0))  # [1, A]
+        # Acting at batch 1 stays in fp32: faster than bf16 on CPU at this size.
+        q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))  # [1, A]
         return int(q.argmax(dim=1))
 
     def __call__(self, obs: np.ndarray, epsilon: float) -> int:

@@ -79,7 +79,7 @@ def save(root: Path, step: int, tensors: dict[str, torch.Tensor], arrays: dict[s
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "arrays").mkdir(parents=True)
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
     for key, arr in arrays.items():
         np.save(tmp / "arrays" / f"{key}.npy", np.ascontiguousarray(arr), allow_pickle=False)
     files = {}

@@ -1,0 +1,166 @@
+"""Benchmark: deepq vs Stable-Baselines3 DQN on PongNoFrameskip-v4, in the same run.
+
+    .venv/bin/pip install -e ".[bench]"         # Stable-Baselines3 (benchmark only)
+    .venv/bin/python bench/pong_vs_sb3.py        # ~15 minutes on 2 cores
+
+Both train DQN with identical hyperparameters (batch 32, replay 100k, Adam 1e-4, target
+sync every 1000 steps, the same preprocessed 4-frame Pong environment) with an update
+every step and every 4 steps. Each measurement runs in a fresh process, so peak RSS is
+per system; deepq and SB3 alternate in paired rounds and the table reports the median
+ratio. Steps/s are counted only after learning has started. Alongside: the learner's
+updates/s alone, environment+acting steps/s alone, and the machine's limit for the
+setting, min(acting alone, learning alone × train_freq), which is what a loop that
+overlaps acting and learning perfectly could reach.
+
+The machine drifts by ±25% over minutes: compare numbers only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+PREFILL = 1_000  # random steps before learning starts (not timed)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_deepq(train_freq: int, steps: int, precision: str) -> dict:
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    cfg = config.override(PRESETS["pong"].config, {
+        "learn_start": PREFILL, "train_freq": train_freq, "buffer_size": 100_000, "batch_size": 32,
+        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "precision": precision})
+    model = DQN(cfg)
+    model.learn(PREFILL)
+    t = time.perf_counter()
+    model.learn(steps)
+    sps = steps / (time.perf_counter() - t)
+    return {"steps_per_sec": sps, "peak_rss_mb": _peak_rss_mb()}
+
+
+def worker_sb3(train_freq: int, steps: int) -> dict:
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from deepq import envs
+
+    class Timer(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == PREFILL:
+                self.t0 = time.perf_counter()
+            return True
+
+    env = envs.make("PongNoFrameskip-v4", frame_stack=4)
+    model = SB3DQN("CnnPolicy", env, buffer_size=100_000, batch_size=32, learning_starts=PREFILL,
+                   train_freq=train_freq, gradient_steps=1, target_update_interval=1000,
+                   learning_rate=1e-4, gamma=0.99, exploration_fraction=0.1, verbose=0, seed=0,
+                   device="cpu")
+    timer = Timer()
+    model.learn(PREFILL + steps, callback=timer)
+    sps = steps / (time.perf_counter() - timer.t0)
+    return {"steps_per_sec": sps, "peak_rss_mb": _peak_rss_mb()}
+
+
+def worker_learner(updates: int, precision: str) -> dict:
+    """deepq's update alone on a filled replay: updates/s at batch 32."""
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    cfg = config.override(PRESETS["pong"].config, {
+        "learn_start": 10**9, "buffer_size": 100_000, "eval_every": 0, "checkpoint_every": 0,
+        "stop_return": None, "precision": precision})
+    model = DQN(cfg)
+    model.learn(2_000)
+    for _ in range(10):
+        model.train_step()
+    t = time.perf_counter()
+    for _ in range(updates):
+        model.train_step()
+    return {"updates_per_sec": updates / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
+
+
+def worker_acting(steps: int) -> dict:
+    """Environment stepping plus ε-greedy acting (ε = 0.01: almost every step runs the CNN)."""
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    cfg = config.override(PRESETS["pong"].config, {
+        "learn_start": 10**9, "buffer_size": 100_000, "eval_every": 0, "checkpoint_every": 0,
+        "stop_return": None, "eps_start": 0.01, "eps_final": 0.01})
+    model = DQN(cfg)
+    model.learn(200)
+    t = time.perf_counter()
+    model.learn(steps)
+    return {"steps_per_sec": steps / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_worker(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"worker {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3, help="paired rounds per setting")
+    p.add_argument("--steps", type=int, default=1500, help="timed env steps per measurement")
+    p.add_argument("--precision", default="auto", help="deepq precision (auto | fp32 | bf16)")
+    p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        fn = {"deepq": lambda: worker_deepq(int(rest[0]), int(rest[1]), rest[2]),
+              "sb3": lambda: worker_sb3(int(rest[0]), int(rest[1])),
+              "learner": lambda: worker_learner(int(rest[0]), rest[1]),
+              "acting": lambda: worker_acting(int(rest[0]))}[kind]
+        print(json.dumps(fn()))
+        return
+
+    import torch
+
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, deepq precision {args.precision}")
+    learner = run_worker(["learner", "300", args.precision])
+    acting = run_worker(["acting", "3000"])
+    print(f"learner alone: {learner['updates_per_sec']:.1f} updates/s (batch 32); "
+          f"acting alone: {acting['steps_per_sec']:.0f} env steps/s")
+    rows = []
+    for train_freq in (1, 4):
+        ratios, ours, theirs, rss_ours, rss_theirs = [], [], [], [], []
+        for r in range(args.rounds):
+            a = run_worker(["deepq", str(train_freq), str(args.steps), args.precision])
+            b = run_worker(["sb3", str(train_freq), str(args.steps)])
+            ours.append(a["steps_per_sec"])
+            theirs.append(b["steps_per_sec"])
+            rss_ours.append(a["peak_rss_mb"])
+            rss_theirs.append(b["peak_rss_mb"])
+            ratios.append(a["steps_per_sec"] / b["steps_per_sec"])
+            print(f"  train_freq={train_freq} round {r + 1}: deepq {a['steps_per_sec']:.1f} steps/s, "
+                  f"SB3 {b['steps_per_sec']:.1f} steps/s, ratio {ratios[-1]:.2f}", flush=True)
+        limit_overlap = min(acting["steps_per_sec"], learner["updates_per_sec"] * train_freq)
+        limit_serial = 1 / (1 / acting["steps_per_sec"] + 1 / (learner["updates_per_sec"] * train_freq))
+        rows.append((train_freq, statistics.median(ours), statistics.median(theirs),
+                     statistics.median(ratios), max(rss_ours), max(rss_theirs), limit_overlap, limit_serial))
+    print()
+    print("| updates | deepq steps/s | SB3 steps/s | ratio (median) | deepq peak RSS | SB3 peak RSS "
+          "| limit, overlapped | limit, serial | deepq / serial limit |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for tf, o, t, ratio, ro, rt, lo, ls in rows:
+        print(f"| every {tf} step{'s' if tf > 1 else ''} | {o:.1f} | {t:.1f} | {ratio:.2f}× | {ro:.0f} MB | "
+              f"{rt:.0f} MB | {lo:.1f} | {ls:.1f} | {o / ls:.0%} |")
+    print(f"\nlearner alone {learner['updates_per_sec']:.1f} updates/s; "
+          f"acting alone {acting['steps_per_sec']:.0f} steps/s")
+
+
+if __name__ == "__main__":
+    main()
