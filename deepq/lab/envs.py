@@ -134,6 +134,14 @@ def policy_evaluation(mdp: FiniteMDP, policy: np.ndarray, tol: float = 1e-12) ->
     return v_new, mdp.R + mdp.gamma * mdp.P @ v_new
 
 
+def solve_policy(mdp: FiniteMDP, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(v_π, q_π) by solving v = r_π + γP_πv directly: what ``policy_evaluation``
+    converges to, in one step (the control experiment needs it every sweep)."""
+    P, r = mdp.under(policy)
+    v = np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P, r)
+    return v, mdp.R + mdp.gamma * mdp.P @ v
+
+
 def value_iteration(mdp: FiniteMDP, tol: float = 1e-12) -> np.ndarray:
     """q* [S, A] by value iteration."""
     q = np.zeros_like(mdp.R)

@@ -137,30 +137,30 @@ class Neural:
                  seed: int = 0):
         self.features = features
         torch.manual_seed(seed)
-        self.net = MLP(features.n_features, 1, hidden).double()
+        self.net = MLP(features.n_features, 1, hidden)
         self.n_weights = sum(p.numel() for p in self.net.parameters())
 
     def initial_weights(self) -> np.ndarray:
-        return torch.nn.utils.parameters_to_vector(self.net.parameters()).detach().numpy().copy()
+        return torch.nn.utils.parameters_to_vector(self.net.parameters()).detach().double().numpy()
 
     def _load(self, w: np.ndarray) -> None:
-        torch.nn.utils.vector_to_parameters(torch.as_tensor(w, dtype=torch.float64), self.net.parameters())
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(w, dtype=torch.float32), self.net.parameters())
 
     def value(self, w: np.ndarray, s) -> np.ndarray:
         self._load(w)
         with torch.no_grad():
-            x = torch.as_tensor(self.features(s), dtype=torch.float64)
-            return self.net(x)[..., 0].numpy()
+            x = torch.as_tensor(self.features(s), dtype=torch.float32)
+            return self.net(x)[..., 0].double().numpy()
 
     def grad(self, w: np.ndarray, s) -> np.ndarray:
         """[..., W]: ∇_w v̂(s; w) for each state, one Jacobian row per state."""
         self._load(w)
         params = dict(self.net.named_parameters())
-        x = torch.as_tensor(self.features(s), dtype=torch.float64).reshape(-1, self.features.n_features)
+        x = torch.as_tensor(self.features(s), dtype=torch.float32).reshape(-1, self.features.n_features)
 
         def v(p, xi):
             return torch.func.functional_call(self.net, p, (xi[None],))[0, 0]
 
         jac = torch.func.vmap(torch.func.jacrev(v), in_dims=(None, 0))(params, x)
         flat = torch.cat([jac[k].reshape(len(x), -1) for k in params], dim=1)
-        return flat.detach().numpy().reshape(np.shape(s) + (self.n_weights,))
+        return flat.detach().double().numpy().reshape(np.shape(s) + (self.n_weights,))

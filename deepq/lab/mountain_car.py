@@ -30,7 +30,7 @@ SWEEP_ALPHAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6)  # ... step sizes (×1/T
 SWEEP_EPISODES = 50  # ... and episodes averaged
 FULL_RUNS = 10  # runs per setting; the book averages 100
 FULL_TIME = "about 6 minutes"
-MAX_STEPS = 100_000  # per episode: a safety stop for diverging step sizes, never hit in the book's range
+MAX_STEPS = 20_000  # an episode this long marks the learner as failed (too large a step size)
 
 
 def coder() -> TileCoder:
@@ -41,7 +41,9 @@ def coder() -> TileCoder:
 def sarsa(alphas: np.ndarray, n: int, episodes: int, rng: np.random.Generator, bar=None):
     """n-step semi-gradient Sarsa (S&B p. 247) for len(alphas) independent learners.
 
-    Returns (steps per episode [B, episodes], final weights [B, 3, features]).
+    Returns (steps per episode [B, episodes], final weights [B, 3, features]). A learner
+    whose weights overflow or whose episode reaches MAX_STEPS stops; its remaining
+    episodes are NaN (Figure 10.4's curves stop where the step size is too large).
     Rewards are all −1 and γ = 1, so the n-step return of a pair k steps before the end
     is −k, and otherwise −n + q̂(S_{t+n}, A_{t+n})."""
     tc = coder()
@@ -61,6 +63,7 @@ def sarsa(alphas: np.ndarray, n: int, episodes: int, rng: np.random.Generator, b
         b = rows[mask]
         q = W[b[:, None], a[mask][:, None], idx[mask]].sum(1)
         W[b[:, None], a[mask][:, None], idx[mask]] += (alpha[mask] * (G[mask] - q))[:, None]
+        failed[b[~np.isfinite(q)]] = True
 
     x, v = envs.mountain_car_reset(rng, B)
     idx = tc.active(np.stack([x, v], 1))
@@ -69,16 +72,18 @@ def sarsa(alphas: np.ndarray, n: int, episodes: int, rng: np.random.Generator, b
     buf_a = np.zeros((B, n), dtype=np.int64)
     head = np.zeros(B, dtype=np.int64)  # ring position of the oldest pending pair
     pending = np.zeros(B, dtype=np.int64)
-    steps = np.zeros((B, episodes), dtype=np.int64)
+    steps = np.full((B, episodes), np.nan)
+    failed = np.zeros(B, dtype=bool)
     episode = np.zeros(B, dtype=np.int64)
     t_ep = np.zeros(B, dtype=np.int64)
-    while (episode < episodes).any():
+    while ((episode < episodes) & ~failed).any():
         slot = (head + pending) % n
         buf_idx[rows, slot], buf_a[rows, slot] = idx, a
         pending += 1
         t_ep += 1
         x, v, done = envs.mountain_car_step(x, v, a)
-        done = done | (t_ep >= MAX_STEPS)
+        failed |= t_ep >= MAX_STEPS
+        done = done | failed
         idx = tc.active(np.stack([x, v], 1))
         a = act(idx)
         full = ~done & (pending == n)
@@ -95,7 +100,7 @@ def sarsa(alphas: np.ndarray, n: int, episodes: int, rng: np.random.Generator, b
                 update(m, buf_idx[rows, head], buf_a[rows, head], -pending.astype(float))
                 head = np.where(m, (head + 1) % n, head)
                 pending = np.where(m, pending - 1, pending)
-            live = done & (episode < episodes)
+            live = done & (episode < episodes) & ~failed
             steps[rows[live], episode[live]] = t_ep[live]
             episode += done
             if bar is not None:
@@ -132,7 +137,8 @@ def run(runs: int = FULL_RUNS, seed: int = 0, episodes: int = EPISODES, sweep: b
     if sweep:
         result["sweep"] = {}
         for n in SWEEP_NS:
-            s, _ = sarsa(np.repeat(np.array(SWEEP_ALPHAS) / TILINGS, runs), n, SWEEP_EPISODES, rng, bar)
+            with np.errstate(all="ignore"):  # large α·n overflows; sarsa flags those learners
+                s, _ = sarsa(np.repeat(np.array(SWEEP_ALPHAS) / TILINGS, runs), n, SWEEP_EPISODES, rng, bar)
             result["sweep"][n] = s.mean(1).reshape(len(SWEEP_ALPHAS), runs).T
     bar.close()
     if out is not None:

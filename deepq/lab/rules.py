@@ -104,12 +104,20 @@ def expected_td_update(w, X, P, r, d, gamma, alpha):
 
 
 def expected_tdc_update(w, v, X, P, r, d, gamma, alpha, beta):
-    """Expected TDC: the TDC update with each expectation over d and P exact (Figure 11.5,
-    right). E[ρδx] = XᵀDδ̄; E[ρx'xᵀ]v = (PX)ᵀDXv; E[xxᵀ]v = XᵀDXv. Returns (w, v)."""
-    dd = d * expected_td_error(w, X, P, r, gamma)
-    xv = d * (X @ v)
-    w_new = w + alpha * (X.T @ dd - gamma * (P @ X).T @ xv)
-    v_new = v + beta * (X.T @ dd - X.T @ xv)
+    """Expected TDC for linear v̂: the TDC update with each expectation over d and P exact
+    (Figure 11.5, right). Returns (w, v)."""
+    return expected_tdc_sweep(w, v, X, X @ w, P, r, d, gamma, alpha, beta)
+
+
+def expected_tdc_sweep(w, v, grads, values, P, r, d, gamma, alpha, beta):
+    """Expected TDC with ∇v̂ [S, W] in place of the features. E[ρδx] = GᵀDδ̄,
+    E[ρx'xᵀ]v = (PG)ᵀDGv, E[xxᵀ]v = GᵀDGv. For a non-linear v̂ this is TDC on the
+    local linearisation, without the Hessian correction of non-linear GTD
+    (Maei et al. 2009). Returns (w, v)."""
+    dd = d * (r + gamma * (P @ values) - values)
+    xv = d * (grads @ v)
+    w_new = w + alpha * (grads.T @ dd - gamma * (P @ grads).T @ xv)
+    v_new = v + beta * (grads.T @ dd - grads.T @ xv)
     return w_new, v_new
 
 
