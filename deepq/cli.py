@@ -4,6 +4,7 @@
     deepq train --resume RUN_DIR [--steps N]
     deepq evaluate RUN_DIR|CHECKPOINT [--episodes N] [--eps E] [--video DIR]
     deepq plot RUN_DIR [RUN_DIR ...] [--out FILE]
+    deepq compare RUN_DIR [RUN_DIR ...] [--out FILE]   (mean ± band over seeds, per variant)
     deepq presets [--show NAME]
     deepq lab NAME [...]                 (deepq/lab/cli.py parses these)
 """
@@ -13,12 +14,48 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import json
 import time
 from pathlib import Path
 
-from deepq import config, envs, presets
+from deepq import checkpoint, config, envs, presets
+from deepq.algos.c51 import C51
 from deepq.algos.dqn import DQN, DQNConfig
+from deepq.algos.iqn import IQN
+from deepq.algos.munchausen import MunchausenDQN
+from deepq.algos.qrdqn import QRDQN
+from deepq.algos.rainbow import Rainbow
 from deepq.errors import DeepQError
+
+# Algorithm name (as stored in checkpoints) → (class, its config class).
+ALGORITHMS = {
+    "dqn": (DQN, DQNConfig),
+    "c51": (C51, C51.Config),
+    "qrdqn": (QRDQN, QRDQN.Config),
+    "iqn": (IQN, IQN.Config),
+    "munchausen": (MunchausenDQN, MunchausenDQN.Config),
+    "rainbow": (Rainbow, Rainbow.Config),
+}
+
+
+def _algorithm_for_config(cfg) -> type:
+    for cls, cfg_cls in ALGORITHMS.values():
+        if type(cfg) is cfg_cls:
+            return cls
+    raise DeepQError(f"no algorithm takes a {type(cfg).__name__}")
+
+
+def _algorithm_for_checkpoint(path: str | Path) -> type:
+    """The class that wrote the checkpoint at ``path`` (checkpoints before the variants
+    were added say "dqn"); a damaged checkpoint falls through to DQN.load's errors."""
+    try:
+        state = json.loads((checkpoint.resolve(path) / "state.json").read_text())
+        name = state.get("algorithm", "dqn")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return DQN
+    if name not in ALGORITHMS:
+        raise DeepQError(f"{path} holds a '{name}' checkpoint, which this deepq cannot load")
+    return ALGORITHMS[name][0]
 
 
 def _base_config(target: str) -> tuple[str, DQNConfig]:
@@ -39,7 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "only --steps may be given with it")
         run_dir = Path(args.resume)
         overrides = {"total_steps": args.steps} if args.steps else None
-        model = DQN.load(run_dir, run_dir=run_dir, overrides=overrides, progress=progress)
+        algorithm = _algorithm_for_checkpoint(run_dir)
+        model = algorithm.load(run_dir, run_dir=run_dir, overrides=overrides, progress=progress)
         print(f"resuming {run_dir} at step {model.step:,} of {model.cfg.total_steps:,}", file=sys.stderr)
     else:
         if not args.target:
@@ -59,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
             raise DeepQError(f"{run_dir} already holds a run; continue it with "
                              f"`deepq train --resume {run_dir}` or choose another --run-dir")
-        model = DQN(cfg, run_dir=run_dir, progress=progress)
+        model = _algorithm_for_config(cfg)(cfg, run_dir=run_dir, progress=progress)
         print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
     solved = model.learn()
     recent = model.episode_returns[-model.cfg.stop_window:]
@@ -74,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = DQN.load(args.path, tensorboard=False)
+    model = _algorithm_for_checkpoint(args.path).load(args.path, tensorboard=False)
     env = None
     if args.video:
         from gymnasium.wrappers import RecordVideo
@@ -105,6 +143,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise DeepQError(f"no such run directory: {r}")
     out = Path(args.out) if args.out else (runs[0] / "plot.png" if len(runs) == 1 else Path("plot.png"))
     plot.plot_runs(runs, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from deepq import compare
+
+    runs = [Path(r) for r in args.runs]
+    for r in runs:
+        if not r.is_dir():
+            raise DeepQError(f"no such run directory: {r}")
+    groups = compare.group_runs(runs)
+    out = compare.plot_compare(groups, Path(args.out), args.band, args.threshold)
+    print(compare.table(groups, args.threshold))
     print(f"wrote {out}")
     return 0
 
@@ -159,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("runs", nargs="+", help="run directories")
     pl.add_argument("--out", help="output PNG (default RUN_DIR/plot.png for one run, else plot.png)")
     pl.set_defaults(func=cmd_plot)
+
+    cp = sub.add_parser("compare", help="PNG of mean return ± band over seeds, one line per "
+                        "variant, and a table of steps to reach a return")
+    cp.add_argument("runs", nargs="+", help="run directories; runs named NAME-sSEED (or "
+                    "NAME-seedS…) are grouped as seeds of NAME")
+    cp.add_argument("--out", default="compare.png", help="output PNG (default compare.png)")
+    cp.add_argument("--threshold", type=float, default=475.0,
+                    help="return for the steps-to-reach table (default 475)")
+    cp.add_argument("--band", choices=("std", "minmax"), default="std",
+                    help="shaded band: ± one standard deviation, or min to max (default std)")
+    cp.set_defaults(func=cmd_compare)
 
     ps = sub.add_parser("presets", help="list presets, one line each")
     ps.add_argument("--show", metavar="NAME", help="print every config value of one preset")

@@ -143,7 +143,7 @@ def munchausen_target(reward: torch.Tensor, discount: torch.Tensor, q_target_s: 
                       alpha: float, log_clip: float) -> torch.Tensor:
     """Munchausen-DQN target (Vieillard et al. 2020, eq. for M-DQN):
 
-        y = r + α·τ·clip(ln π(a|s), l₀, 0)
+        y = r + α·clip(τ·ln π(a|s), l₀, 0)
               + discount · Σ_a' π(a'|s') · (q(s', a') − τ·ln π(a'|s'))
 
     with π = softmax(q / τ) of the target network. reward, discount: [B]; action: [B];
@@ -153,7 +153,7 @@ def munchausen_target(reward: torch.Tensor, discount: torch.Tensor, q_target_s: 
     assert reward.shape == discount.shape == action.shape == (q_target_s.shape[0],)
     log_pi = F.log_softmax(q_target_s / tau, dim=1)  # [B, A]
     log_pi_a = log_pi.gather(1, action.long().unsqueeze(1)).squeeze(1)  # [B]
-    bonus = alpha * tau * log_pi_a.clamp(log_clip, 0.0)  # [B]
+    bonus = alpha * (tau * log_pi_a).clamp(log_clip, 0.0)  # [B]
     next_log_pi = F.log_softmax(next_q_target / tau, dim=1)  # [B, A]
     soft_value = (next_log_pi.exp() * (next_q_target - tau * next_log_pi)).sum(dim=1)  # [B]
     return reward + bonus + discount * soft_value

@@ -1,0 +1,114 @@
+"""Compare variants across seeds: one PNG of mean return ± a band against environment
+steps, and a table of the steps and wall time each run took to reach a return.
+
+Runs are grouped by name: ``runs/variants/c51-s0``, ``…/c51-s1`` (``NAME-sSEED``) or
+``NAME-seedSEED-TIME`` (the CLI's default run names) are seeds of ``NAME``. A run's
+curve is its evaluation returns (or, without evaluations, the mean of its last 10
+training episodes). A run that stopped early (its stop criterion met) keeps its last
+value to the end of the longest run of its group, so the mean is over all seeds at
+every step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from deepq.errors import DeepQError  # noqa: E402
+from deepq.log import read_metrics  # noqa: E402
+from deepq.plot import rolling_mean  # noqa: E402
+
+_SEED = re.compile(r"-(s|seed)(\d+)(-\d{8}-\d{6})?$")
+
+
+def group_runs(runs: list[Path]) -> dict[str, list[Path]]:
+    """{variant name: its run directories}, in the order first seen."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for run in runs:
+        if not (run / "metrics.csv").exists():
+            raise DeepQError(f"{run} has no metrics.csv: is it a deepq run directory?")
+        groups[_SEED.sub("", run.name) or run.name].append(run)
+    return dict(groups)
+
+
+def curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, returns) of one run: its evaluations, else its training episodes' mean of 10."""
+    rows = read_metrics(run)
+    pts = [(int(r["step"]), float(r["eval_return"])) for r in rows if r["event"] == "eval"]
+    if pts:
+        steps, values = zip(*pts)
+        return np.asarray(steps), np.asarray(values)
+    pts = [(int(r["step"]), float(r["episode_return"])) for r in rows if r["event"] == "episode"]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*pts)
+    return np.asarray(steps), rolling_mean(np.asarray(values), 10)
+
+
+def reached(run: Path, threshold: float) -> tuple[int | None, float | None, int]:
+    """(first step whose evaluation return ≥ threshold, wall time there in seconds,
+    last step of the run); None, None when it never did."""
+    rows = read_metrics(run)
+    last = max((int(r["step"]) for r in rows), default=0)
+    for r in rows:
+        if r["event"] == "eval" and float(r["eval_return"]) >= threshold:
+            return int(r["step"]), float(r["wall_time"]), last
+    return None, None, last
+
+
+def table(groups: dict[str, list[Path]], threshold: float) -> str:
+    """A Markdown table: variant, steps to reach ``threshold`` and wall time per seed."""
+    lines = [f"| variant | steps to reach {threshold:g} (per seed) | wall time, s (per seed) | mean steps |",
+             "|---|---|---|---|"]
+    for name, runs in groups.items():
+        results = [reached(r, threshold) for r in runs]
+        steps = [f"{s:,}" if s is not None else f"not in {last:,}" for s, _, last in results]
+        walls = [f"{w:.0f}" if w is not None else "–" for _, w, _ in results]
+        got = [s for s, _, _ in results if s is not None]
+        mean = f"{np.mean(got):,.0f}" if len(got) == len(results) else "–"
+        lines.append(f"| {name} | {' / '.join(steps)} | {' / '.join(walls)} | {mean} |")
+    return "\n".join(lines)
+
+
+def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
+                 threshold: float | None = None) -> Path:
+    """One line per variant: mean over its seeds, shaded ± std (or min–max)."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i, (name, runs) in enumerate(groups.items()):
+        curves = [c for c in (curve(r) for r in runs) if len(c[0])]
+        if not curves:
+            continue
+        grid = np.unique(np.concatenate([s for s, _ in curves]))
+        # each run's value at every grid step: its latest point so far (carried forward)
+        values = np.stack([v[np.clip(np.searchsorted(s, grid, side="right") - 1, 0, None)]
+                           for s, v in curves])  # [runs, steps]
+        started = np.stack([grid >= s[0] for s, _ in curves]).all(axis=0)
+        grid, values = grid[started], values[:, started]
+        mean = values.mean(axis=0)
+        lo, hi = ((mean - values.std(axis=0), mean + values.std(axis=0)) if band == "std"
+                  else (values.min(axis=0), values.max(axis=0)))
+        color = f"C{i % 10}"
+        ax.plot(grid, mean, color=color, label=f"{name} ({len(curves)} seeds)")
+        ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+    band_text = "± 1 std" if band == "std" else "min–max"
+    ax.set(title=f"mean evaluation return over seeds ({band_text} shaded)",
+           xlabel="environment steps", ylabel="return")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

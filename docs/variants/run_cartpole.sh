@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Train each variant's CartPole preset on seeds 0, 1, 2, two runs at a time, one torch
+# thread each; then `deepq compare` prints the table and draws the plot.
+# Usage: docs/variants/run_cartpole.sh [VARIANT ...]   (default: all)
+set -euo pipefail
+variants=("$@")
+[ ${#variants[@]} -eq 0 ] && variants=(dqn double dueling noisy nstep per c51 qrdqn iqn munchausen rainbow)
+for v in "${variants[@]}"; do
+  preset="$v-cartpole"; [ "$v" = dqn ] && preset=cartpole
+  for seed in 0 1 2; do echo "$preset $v $seed"; done
+done | xargs -P 2 -L 1 bash -c 'out=runs/variants/$1-s$2; rm -rf "$out";
+  deepq train "$0" --seed "$2" --set threads=1 --run-dir "$out" --no-progress > "$out.log" 2>&1 \
+  && echo "done $out" || echo "FAILED $out"'
