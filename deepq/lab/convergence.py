@@ -50,6 +50,8 @@ WHY = {
              "actions; with all rewards 0 every policy has q = 0, so there is nothing to chatter around",
     "✓→✗": "the nonlinear gradient-TD here drops the Hessian term of nonlinear GTD "
            "(Maei et al. 2009), so its guarantee does not apply",
+    "✗→~": "the error had not blown up by the end of the sweeps, but it was not falling either; "
+           "✗ is the absence of a guarantee",
     "✓→~": "the error neither fell nor grew over the last quarter of the sweeps: the "
            "guarantee holds in the limit of small steps, and these constant step sizes stall",
 }
