@@ -27,7 +27,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from deepq.lab import common, envs, rules, triad
-from deepq.lab.features import Linear, MatrixFeatures, Neural
 
 EPSILON = 0.1  # exploration of the on-policy control methods (probability of a random action)
 CONTROL_SWEEPS = {"tabular": 5_000, "linear": 5_000, "neural": 2_000}
@@ -81,14 +80,7 @@ def run_control_cell(method: str, kind: str, seed: int, sweeps: int) -> np.ndarr
     """Error max |q̂ − q*| after each sweep: [sweeps + 1] (q* = 0)."""
     Phi, P_sa, b, gamma = baird_control()
     mdp, _, _ = envs.baird()
-    rng = np.random.default_rng(seed)
-    if kind == "neural":
-        approx = Neural(MatrixFeatures(Phi), triad.HIDDEN, seed=seed)
-        w = approx.initial_weights()
-        w[-1] += 1.0
-    else:
-        table = np.eye(14) if kind == "tabular" else Phi
-        approx, w = Linear(MatrixFeatures(table)), rng.uniform(0.5, 1.5, table.shape[1])
+    approx, w = triad.approximator(kind, Phi, seed)
     h = np.zeros_like(w)
     r = np.zeros(14)
     alpha = triad.ALPHA[kind]

@@ -43,16 +43,16 @@ DIVERGED = 1e3  # an error this many times the initial one counts as diverged
 CONVERGED = 0.05  # an error below this fraction of the initial one counts as converged
 
 
-def approximator(kind: str, mdp: envs.FiniteMDP, seed: int):
-    """(approximator, initial weights): tabular = one-hot states, linear = the MDP's
-    features, neural = the core MLP on those features."""
+def approximator(kind: str, features: np.ndarray, seed: int):
+    """(approximator, initial weights) over rows of ``features`` [N, D]: tabular =
+    one-hot rows, linear = the features, neural = the core MLP on the features."""
     rng = np.random.default_rng(seed)
     if kind == "neural":
-        net = Neural(MatrixFeatures(mdp.X), HIDDEN, seed=seed)
+        net = Neural(MatrixFeatures(features), HIDDEN, seed=seed)
         w0 = net.initial_weights()
         w0[-1] += 1.0  # output bias: start v̂ near 1, away from the answer v = 0
         return net, w0
-    table = np.eye(mdp.n_states) if kind == "tabular" else mdp.X
+    table = np.eye(len(features)) if kind == "tabular" else features
     return Linear(MatrixFeatures(table)), rng.uniform(0.5, 1.5, table.shape[1])
 
 
@@ -64,7 +64,7 @@ def run_cell(mdp_name: str, kind: str, target: str, policy: str, seed: int, swee
     P, r = mdp.under(b if policy == "on-policy" else pi)
     v_true = np.zeros(mdp.n_states)
     states = np.arange(mdp.n_states)
-    approx, w = approximator(kind, mdp, seed)
+    approx, w = approximator(kind, mdp.X, seed)
     h = np.zeros_like(w)  # TDC's second weight vector
     alpha = ALPHA[kind]
     err = np.full(sweeps + 1, np.inf)
