@@ -20,7 +20,7 @@ TD_ALPHA = 0.01  # semi-gradient TD and DP step size (Figure 11.2)
 TDC_ALPHA, TDC_BETA = 0.005, 0.05  # TDC step sizes for w and for v (Figure 11.5)
 ETD_ALPHA = 0.03  # expected Emphatic TD step size (Figure 11.6)
 FULL_RUNS = 100  # independent runs of the sampled methods (the expected ones are exact)
-FULL_TIME = "about 10 s"
+FULL_TIME = "about 20 s"
 
 
 def baird_transitions(rng: np.random.Generator, n_steps: int):

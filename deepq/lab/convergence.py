@@ -192,7 +192,7 @@ def _write(result: dict, out: Path) -> None:
     for ax, kind in zip(axes[0], kinds):
         for (method, k), c in result["control"].items():
             if k == kind:
-                e = np.fmin(np.where(np.isfinite(c["errors"]), c["errors"], np.nan), triad.DIVERGED * 10)
+                e = np.clip(np.where(np.isfinite(c["errors"]), c["errors"], np.nan), 1e-8, triad.DIVERGED * 10)
                 common.band(ax, np.arange(e.shape[1]), np.log10(e), f"{method} ({triad.summary(c)})")
         ax.set(title=f"control on Baird's MDP: {kind}", xlabel="sweeps", ylabel="log10 max |q̂ − q*|")
         ax.grid(alpha=0.3)
