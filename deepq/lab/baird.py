@@ -100,7 +100,8 @@ def _write(result: dict, out: Path, n_steps: int) -> None:
         common.band(ax, steps, ve[k], "√VE", color="k", ls=":")
         ax.set(title=title, xlabel="sweeps" if "expected" in k else "steps", ylabel="weight")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    for ax in (axes[0, 0], axes[0, 2]):
+        ax.legend(fontsize=7, ncol=2)
     ax = axes.flat[5]
     for k in W:
         common.band(ax, steps, ve[k], k)
