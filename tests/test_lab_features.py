@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from deepq.lab.features import Fourier, Linear, MatrixFeatures, Neural, Polynomial, StateAggregation, TileCoder
+from deepq.lab.features import (Fourier, Linear, LinearQ, MatrixFeatures, Neural, Polynomial, StateAggregation,
+                                 TileCoder)
 
 
 def coder(**kw):
@@ -68,3 +69,11 @@ def test_neural_gradient_matches_finite_differences():
         dw[i] = eps
         fd = (net.value(w + dw, states) - net.value(w - dw, states)) / (2 * eps)
         assert fd == pytest.approx(g[:, i], abs=1e-3)
+
+
+def test_linear_q_blocks_by_action():
+    q = LinearQ(MatrixFeatures(np.array([[1.0, 2.0], [3.0, 0.0]])), n_actions=2)
+    w = np.array([1.0, 0.0, 0.0, 1.0])  # action 0 reads x₀, action 1 reads x₁
+    assert q.values(w, np.array([0, 1])) == pytest.approx(np.array([[1.0, 2.0], [3.0, 0.0]]))
+    assert q.value(w, np.array([0, 1]), np.array([1, 0])) == pytest.approx([2.0, 3.0])
+    assert q.grad(w, 0, 1) == pytest.approx([0.0, 0.0, 1.0, 2.0])

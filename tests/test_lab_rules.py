@@ -97,3 +97,19 @@ def test_repeated_update_equals_sequential_steps():
         for _ in range(k):
             w = rules.semi_gradient_update(w, np.eye(3)[i], 1.0, w[i], alpha)
     assert rules.repeated_update_same_target(w0, counts, 1.0, alpha) == pytest.approx(w)
+
+
+def test_semi_gradient_sarsa_and_expected_sarsa_steps_on_linear_q():
+    from deepq.lab.features import LinearQ, MatrixFeatures
+
+    q = LinearQ(MatrixFeatures(np.array([[1.0, 2.0], [3.0, 0.0]])), n_actions=2)
+    w = np.array([1.0, 0.0, 0.0, 1.0])  # q̂(0, 1) = 2, q̂(1, ·) = (3, 0)
+    grad, estimate = q.grad(w, 0, 1), q.value(w, 0, 1)
+    # Sarsa with A' = 0: U = −1 + 0.5·3 = 0.5, error −1.5, step 0.1·(−1.5)·(0, 0, 1, 2)
+    sarsa = rules.semi_gradient_update(w, grad, rules.td_target(-1.0, 0.5, q.value(w, 1, 0)), estimate, 0.1)
+    assert sarsa == pytest.approx([1.0, 0.0, -0.15, 0.7])
+    assert rules.q_learning_target(-1.0, 0.5, q.values(w, 1)) == pytest.approx(0.5)  # max is A' = 0 here
+    # Expected Sarsa with π(·|S') = (½, ½): U = −1 + 0.5·1.5 = −0.25, error −2.25
+    expected = rules.semi_gradient_update(
+        w, grad, rules.expected_sarsa_target(-1.0, 0.5, q.values(w, 1), np.array([0.5, 0.5])), estimate, 0.1)
+    assert expected == pytest.approx([1.0, 0.0, -0.225, 0.55])

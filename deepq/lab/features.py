@@ -126,6 +126,27 @@ class Linear:
         return self.features(s)
 
 
+class LinearQ:
+    """q̂(s, a; w) = w_a·x(s): one weight vector per action, stored as one flat w [A·D].
+    The gradient with respect to w is x(s) in action a's block and 0 elsewhere."""
+
+    def __init__(self, features: Callable[[np.ndarray], np.ndarray], n_actions: int):
+        self.features, self.n_actions = features, n_actions
+        self.n_weights = n_actions * features.n_features
+
+    def values(self, w: np.ndarray, s) -> np.ndarray:
+        """q̂(s, ·) for every action: [..., A]."""
+        return self.features(s) @ w.reshape(self.n_actions, -1).T
+
+    def value(self, w: np.ndarray, s, a) -> np.ndarray:
+        return np.take_along_axis(self.values(w, s), np.asarray(a)[..., None], -1)[..., 0]
+
+    def grad(self, w: np.ndarray, s, a) -> np.ndarray:
+        x = self.features(s)  # [..., D]
+        onehot = np.eye(self.n_actions)[np.asarray(a)]  # [..., A]
+        return (onehot[..., :, None] * x[..., None, :]).reshape(x.shape[:-1] + (self.n_weights,))
+
+
 class Neural:
     """v̂(s; w) from the core package's MLP with its weights as one flat vector w.
 
