@@ -80,8 +80,6 @@ class TileCoder:
         odd = 2 * np.arange(n_dims) + 1
         self.offsets = (np.arange(n_tilings)[:, None] * odd[None, :] % n_tilings) / n_tilings  # [T, d] tiles
         self.strides = self.grid ** np.arange(n_dims)  # [d]
-        # a fixed odd multiplier per (dimension, tiling) for the multiplicative hash
-        self._mult = np.asarray([2654435761, 40503, 97, 2246822519][:n_dims + 1], dtype=np.int64)
 
     def active(self, s) -> np.ndarray:
         """Indices of the one active tile in each tiling: [..., T] ints."""
@@ -91,7 +89,8 @@ class TileCoder:
         flat = coords @ self.strides  # [..., T]
         if not self.hash_size:
             return flat + np.arange(self.n_tilings) * self.tiles_per_tiling
-        key = flat * self._mult[0] + np.arange(self.n_tilings) * self._mult[1]
+        # Knuth's multiplicative hash of (tiling, tile); the xor-shift mixes high bits down
+        key = flat * 2654435761 + np.arange(self.n_tilings) * 40503
         return (key ^ (key >> 13)) % self.hash_size
 
     def __call__(self, s) -> np.ndarray:

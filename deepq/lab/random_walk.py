@@ -32,7 +32,7 @@ NSTEP_GROUPS, NSTEP_EPISODES = 20, 10  # Figure 9.2 right
 NSTEP_NS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 NSTEP_ALPHAS = np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
 FULL_RUNS = 10  # runs of the left panel; the right panel uses 10× as many (cheap)
-FULL_TIME = "about 3 minutes"
+FULL_TIME = "about 2 minutes"
 
 
 def n_step_td(episodes: list[list[tuple[np.ndarray, float]]], n: int, alphas: np.ndarray, agg: StateAggregation,
