@@ -126,11 +126,7 @@ class ReplayBuffer:
         alpha: float = 0.6,
         priority_eps: float = 1e-6,
     ):
-        if capacity < 2:
-            raise DeepQError(f"buffer_size must be at least 2, got {capacity}")
-        if n_step < 1 or capacity < 2 * n_step + 2:
-            raise DeepQError(f"n_step must be >= 1 and buffer_size >= 2·n_step + 2; "
-                             f"got n_step={n_step}, buffer_size={capacity}")
+        self.check_sizes(capacity, n_step)
         self.capacity = int(capacity)
         self.n_step = int(n_step)
         self.prioritized = bool(prioritized)
@@ -168,6 +164,15 @@ class ReplayBuffer:
         self.pending: list[list[int]] = []
         self.tree = SumTree(self.capacity) if self.prioritized else None
         self.max_priority = 1.0  # largest p_i so far (before the exponent α)
+
+    @staticmethod
+    def check_sizes(capacity: int, n_step: int = 1) -> None:
+        """A DeepQError unless ``capacity`` slots can hold ``n_step``-step transitions."""
+        if capacity < 2:
+            raise DeepQError(f"buffer_size must be at least 2, got {capacity}")
+        if n_step < 1 or capacity < 2 * n_step + 2:
+            raise DeepQError(f"n_step must be >= 1 and buffer_size >= 2·n_step + 2; "
+                             f"got n_step={n_step}, buffer_size={capacity}")
 
     @staticmethod
     def bytes_needed(capacity: int, frame_shape: tuple[int, ...], dtype: Any) -> int:

@@ -88,6 +88,7 @@ class Learner:
         self.rollout = agent.Rollout(self.env, cfg.seed, stream=0,
                                      life_loss_terminal=cfg.life_loss_terminal)
         self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
+        ReplayBuffer.check_sizes(cfg.buffer_size, cfg.n_step)  # fail now, not when learning starts
         self.replay: ReplayBuffer | None = None  # allocated when learning starts
         self._eval_env = None
         # Counters and running statistics (all saved in checkpoints).
