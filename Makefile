@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Trains Pong into runs/pong; run it again after an interruption and it resumes.
 train: $(STAMP)
-	$(VENV)/bin/deepq train pong --run-dir runs/pong
+	@if [ -f runs/pong/checkpoints/latest ]; then \
+		$(VENV)/bin/deepq train --resume runs/pong; \
+	else \
+		$(VENV)/bin/deepq train pong --run-dir runs/pong; \
+	fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
