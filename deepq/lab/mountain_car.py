@@ -29,7 +29,7 @@ SWEEP_NS = (1, 2, 4, 8, 16)  # Figure 10.4's n values ...
 SWEEP_ALPHAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6)  # ... step sizes (×1/TILINGS) ...
 SWEEP_EPISODES = 50  # ... and episodes averaged
 FULL_RUNS = 10  # runs per setting; the book averages 100
-FULL_TIME = "about 6 minutes"
+FULL_TIME = "about 3 minutes"
 MAX_STEPS = 20_000  # an episode this long marks the learner as failed (too large a step size)
 
 
