@@ -31,7 +31,7 @@ from deepq.lab import common, envs, rules, triad
 EPSILON = 0.1  # exploration of the on-policy control methods (probability of a random action)
 CONTROL_SWEEPS = {"tabular": 5_000, "linear": 5_000, "neural": 2_000}
 FULL_SEEDS = 3
-FULL_TIME = "about 8 minutes"
+FULL_TIME = "about 5 minutes"
 PREDICTION = ("MC", "TD", "TDC")
 CONTROL = ("MC control", "Sarsa", "Q-learning", "gradient Q-learning")
 APPROXIMATORS = ("tabular", "linear", "neural")
@@ -44,15 +44,16 @@ BOOK_CONTROL = {"MC control": ["✓", "(✓)", "✗"], "Sarsa": ["✓", "(✓)",
                 "Q-learning": ["✓", "✗", "✗"], "gradient Q-learning": ["✓", "✓", "✗"]}
 WHY = {
     "✗→✓": "✗ in the book means no guarantee, not certain divergence; this MDP does not "
-           "trigger it (the known counterexamples need special non-linear or off-policy setups)",
+           "trigger it (counterexamples exist: Tsitsiklis and Van Roy 1997 for non-linear TD)",
     "(✓)→✓": "chattering needs the greedy policy to keep switching between near-equal "
              "actions; with all rewards 0 every policy has q = 0, so there is nothing to chatter around",
     "✓→✗": "the nonlinear gradient-TD here drops the Hessian term of nonlinear GTD "
            "(Maei et al. 2009), so its guarantee does not apply",
     "✗→~": "the error had not blown up by the end of the sweeps, but it was not falling either; "
            "✗ is the absence of a guarantee",
-    "✓→~": "the error neither fell nor grew over the last quarter of the sweeps: the "
-           "guarantee holds in the limit of small steps, and these constant step sizes stall",
+    "✓→~": "bounded, but the error was not falling steadily over the last quarter of the "
+           "sweeps; the guarantee is for step sizes that are small enough or decrease over "
+           "time, and these are constant",
 }
 
 

@@ -86,15 +86,15 @@ def run_cell(mdp_name: str, kind: str, target: str, policy: str, seed: int, swee
 
 def status(err: np.ndarray) -> str:
     """"diverged": non-finite or past DIVERGED × the initial error; "converged": below
-    CONVERGED × the initial error; "converging": below the initial error and falling
-    at every sweep of the last quarter (slow geometric convergence, as Baird's γ = 0.99
-    gives; the updates are exact, so noise cannot fake it, and chattering would not be
-    monotone); otherwise "bounded"."""
+    CONVERGED × the initial error; "converging": falling at every sweep of the last
+    quarter (slow geometric convergence, as Baird's γ = 0.99 gives; the updates are
+    exact, so noise cannot fake it, and chattering would not be monotone); otherwise
+    "bounded"."""
     if not np.isfinite(err).all() or err[-1] > DIVERGED * err[0]:
         return "diverged"
     if err[-1] < CONVERGED * err[0]:
         return "converged"
-    if err[-1] < err[0] and np.all(np.diff(err[3 * len(err) // 4:]) < 0):
+    if np.all(np.diff(err[3 * len(err) // 4:]) < 0):
         return "converging"
     return "bounded"
 
