@@ -120,9 +120,11 @@ def test_n_step_waits_for_its_rewards_and_never_crosses_episodes():
     assert 9 not in got  # still collecting rewards
 
 
-def test_n_step_with_stacked_frames_rebuilds_both_stacks():
-    k, n = 3, 2
-    buf = ReplayBuffer(40, (k, 1), np.int32, frame_stack=k, rng=np.random.default_rng(1), n_step=n)
+@pytest.mark.parametrize("n, prioritized", [(2, False), (2, True), (1, True)])
+def test_n_step_and_priorities_with_stacked_frames_rebuild_both_stacks(n, prioritized):
+    k = 3
+    buf = ReplayBuffer(40, (k, 1), np.int32, frame_stack=k, rng=np.random.default_rng(1), n_step=n,
+                       prioritized=prioritized)
     recorded, frame_id, tid = {}, 0, 0
     for length in (1, 4, 2, 5):
         frame_id += 1
