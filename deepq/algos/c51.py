@@ -62,7 +62,7 @@ class C51Config:
     n_atoms: int = param(51, "atoms of the return distribution's support", min=2)
     v_min: float = param(-10.0, "lowest atom of the support (return units)")
     v_max: float = param(10.0, "highest atom of the support (return units)")
-    # variants (each default keeps plain DQN; see docs/variants.md)
+    # variants (each default keeps plain C51)
     double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
                          "network picks a', the target network rates it")
     dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")

@@ -64,7 +64,7 @@ class IQNConfig:
     n_cos: int = param(64, "cosine features of the τ embedding", min=1)
     kappa: float = param(1.0, "quantile Huber loss threshold κ (return units); 0 = plain quantile loss",
                          min=0.0)
-    # variants (each default keeps plain DQN; see docs/variants.md)
+    # variants (each default keeps plain IQN)
     double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
                          "network picks a', the target network rates it")
     n_step: int = param(1, "rewards summed per stored transition (n-step return; steps)", min=1)

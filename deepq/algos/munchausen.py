@@ -62,7 +62,7 @@ class MunchausenConfig:
                          "(reward units)", min=0.0, min_exclusive=True)
     m_alpha: float = param(0.9, "Munchausen scaling α of the log-policy bonus", min=0.0, max=1.0)
     m_log_clip: float = param(-1.0, "lower clip l₀ of τ·ln π(a|s) in the bonus (reward units)", max=0.0)
-    # variants (each default keeps plain DQN; see docs/variants.md)
+    # variants (each default keeps plain M-DQN)
     dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")
     noisy: bool = param(False, "noisy nets (Fortunato et al. 2018): factorised Gaussian noisy "
                         "linear layers explore instead of ε (ε is 0 with them)")

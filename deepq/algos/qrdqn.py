@@ -59,7 +59,7 @@ class QRDQNConfig:
     n_quantiles: int = param(200, "quantiles N of the return distribution per action", min=1)
     kappa: float = param(1.0, "quantile Huber loss threshold κ (return units); 0 = plain quantile loss",
                          min=0.0)
-    # variants (each default keeps plain DQN; see docs/variants.md)
+    # variants (each default keeps plain QR-DQN)
     double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
                          "network picks a', the target network rates it")
     dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")
