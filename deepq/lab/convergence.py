@@ -31,7 +31,7 @@ from deepq.lab import common, envs, rules, triad
 EPSILON = 0.1  # exploration of the on-policy control methods (probability of a random action)
 CONTROL_SWEEPS = {"tabular": 5_000, "linear": 5_000, "neural": 2_000}
 FULL_SEEDS = 3
-FULL_TIME = "about 5 minutes"
+FULL_TIME = "about 6 minutes"
 PREDICTION = ("MC", "TD", "TDC")
 CONTROL = ("MC control", "Sarsa", "Q-learning", "gradient Q-learning")
 APPROXIMATORS = ("tabular", "linear", "neural")
