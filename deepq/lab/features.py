@@ -156,8 +156,9 @@ class Neural:
     def __init__(self, features: Callable[[np.ndarray], np.ndarray], hidden: Sequence[int] = (16,),
                  seed: int = 0):
         self.features = features
-        torch.manual_seed(seed)
-        self.net = MLP(features.n_features, 1, hidden)
+        with torch.random.fork_rng():  # seed the initialisation without touching the global RNG
+            torch.manual_seed(seed)
+            self.net = MLP(features.n_features, 1, hidden)
         self.n_weights = sum(p.numel() for p in self.net.parameters())
 
     def initial_weights(self) -> np.ndarray:
