@@ -77,9 +77,17 @@ PRESETS["noisy-cartpole"] = Preset("cartpole with noisy nets (Fortunato et al. 2
                                    _variant(_CARTPOLE, noisy=True, noisy_sigma0=0.1))
 
 
+# DQNConfig's variant switches are not copied by ``_from``: an algorithm's own defaults
+# for them are part of what the algorithm is (Rainbow has all of them on).
+_VARIANT_FIELDS = {"double", "dueling", "noisy", "noisy_sigma0", "n_step", "prioritized",
+                   "per_alpha", "per_beta0", "per_eps"}
+
+
 def _from(cls: type, base: DQNConfig, **changes: Any) -> Any:
-    """A ``cls`` config with ``base``'s values for the fields the two share, then ``changes``."""
-    names = {f.name for f in fields(cls)}
+    """A ``cls`` config with ``base``'s values for the fields the two share (the
+    environment, replay, schedule and bookkeeping, not the variant switches), then
+    ``changes``."""
+    names = {f.name for f in fields(cls)} - _VARIANT_FIELDS
     shared = {k: v for k, v in config.to_dict(base).items() if k in names}
     return config.override(cls(), shared | changes)
 

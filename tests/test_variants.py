@@ -72,6 +72,15 @@ def test_defaults_of_the_variant_fields_are_plain_dqn():
                 assert getattr(defaults, flag) is on, (algorithm, flag)
 
 
+def test_rainbow_presets_have_all_six_components():
+    for name in ("rainbow-cartpole", "rainbow-pong", "rainbow-atari100k"):
+        c = PRESETS[name].config
+        assert (c.double, c.dueling, c.noisy, c.prioritized) == (True,) * 4, name
+        assert c.n_step >= 3 and c.n_atoms == 51, name
+    assert PRESETS["rainbow-atari100k"].config.n_step == 20
+    assert PRESETS["rainbow-atari100k"].config.noisy_sigma0 == 0.1
+
+
 def test_noisy_nets_act_without_epsilon():
     model = build("noisy-cartpole")
     assert model.epsilon() == 0.0 and build("cartpole").epsilon() == 1.0
