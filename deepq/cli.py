@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lab"]:  # argparse's REMAINDER would not pass a leading "--help" through
+        return cmd_lab(argparse.Namespace(lab_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "episodes", 1) is not None and getattr(args, "episodes", 1) < 1:
