@@ -1,0 +1,57 @@
+"""Speed options change rounding, never the rule: bf16 and fp32 updates agree closely."""
+
+import copy
+
+import torch
+
+from deepq import networks
+from deepq.algos.dqn import DQNConfig, resolve_precision, td_update
+
+
+def _batch(B=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "obs": torch.randint(0, 256, (B, 4, 84, 84), dtype=torch.uint8, generator=g),
+        "next_obs": torch.randint(0, 256, (B, 4, 84, 84), dtype=torch.uint8, generator=g),
+        "action": torch.randint(0, 6, (B,), generator=g),
+        "reward": torch.randn(B, generator=g).sign(),
+        "discount": torch.full((B,), 0.99),
+    }
+
+
+def _update(amp, double=False):
+    torch.manual_seed(0)
+    net = networks.build((4, 84, 84), 6, (64,))
+    target = copy.deepcopy(net)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+    cfg = DQNConfig(double=double)
+    losses = [td_update(net, target, opt, _batch(seed=i), cfg, amp)[0] for i in range(3)]
+    return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_bf16_update_tracks_fp32():
+    (l32, w32), (l16, w16) = _update(None), _update(torch.bfloat16)
+    for a, b in zip(l32, l16):
+        assert abs(a - b) <= 0.05 * abs(a) + 1e-3
+    assert all(p.dtype == torch.float32 for p in (w32, w16))  # weights stay fp32
+    assert (w32 - w16).abs().max() < 1e-2
+    assert not torch.equal(w32, w16)  # bf16 really ran
+
+
+def test_double_fused_pass_matches_separate_passes():
+    # the fused [s; s'] pass must give the same target as two separate passes
+    (lf, wf) = _update(None, double=True)
+    assert all(torch.isfinite(torch.tensor(lf)))
+    torch.manual_seed(0)
+    net = networks.build((4, 84, 84), 6, (64,))
+    b = _batch(seed=0)
+    with torch.no_grad():
+        both = net(torch.cat([b["obs"], b["next_obs"]]))
+        assert torch.allclose(both[:8], net(b["obs"]), atol=1e-5)
+        assert torch.allclose(both[8:], net(b["next_obs"]), atol=1e-5)
+
+
+def test_auto_precision_uses_fp32_for_vector_observations():
+    assert resolve_precision(DQNConfig(), (4,), torch.device("cpu")) is None
+    assert resolve_precision(DQNConfig(precision="fp32"), (4, 84, 84), torch.device("cpu")) is None
+    assert resolve_precision(DQNConfig(precision="bf16"), (4,), torch.device("cpu")) is torch.bfloat16
