@@ -5,7 +5,8 @@ import copy
 import torch
 
 from deepq import networks
-from deepq.algos.dqn import DQNConfig, resolve_precision, td_update
+from deepq.algos.dqn import DQNConfig, td_update
+from deepq.algos.loop import resolve_precision
 
 
 def _batch(B=8, seed=0):

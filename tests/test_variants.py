@@ -132,7 +132,8 @@ def test_loading_a_checkpoint_with_the_wrong_class_is_a_clear_error(tmp_path):
     (["train", "c51-cartpole", "--set", "v_min=5", "--set", "v_max=1"], "v_min < v_max"),
     (["train", "rainbow-cartpole", "--set", "n_step=40", "--set", "buffer_size=50"],
      "buffer_size >= 2·n_step + 2"),
-    (["train", "iqn-cartpole", "--set", "noisy=true"], "unknown config key 'noisy'"),
+    (["train", "iqn-cartpole", "--set", "noisy=true"], "iqn does not implement dueling or noisy heads"),
+    (["train", "munchausen-cartpole", "--set", "double=true"], "munchausen has no double variant"),
     (["train", "nope-cartpole"], "unknown environment 'nope-cartpole'"),
     (["compare", "/no/such/run"], "no such run directory"),
 ])

@@ -16,125 +16,30 @@ What differs from the paper, and why:
 - Gradients are clipped for real (by global norm, or per element): see
   ``targets.clip_gradients`` for the design document's clamp that did nothing.
 
-Read top to bottom: the config, the update rule (``td_update``), then the ``DQN``
-class whose ``learn`` loop is the whole training run.
+Read top to bottom: the config (``RunConfig``'s shared fields plus DQN's loss), the
+update rule (``td_update``), then the ``DQN`` class: the network it builds, how it
+rates actions, and its gradient step. The training loop around them is
+``loop.Learner.learn``, written once for every algorithm.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import random
-import signal
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from deepq import agent, checkpoint, config, envs, networks, targets
+from deepq import networks, targets
+from deepq.algos.loop import Learner, RunConfig
 from deepq.config import param
-from deepq.errors import DeepQError
-from deepq.log import RunLogger
-from deepq.replay import ReplayBuffer
 
 
 @dataclass(frozen=True)
-class DQNConfig:
-    """Every hyperparameter of a DQN run, with its unit. Periods are environment steps."""
+class DQNConfig(RunConfig):
+    """Every hyperparameter of a DQN run: RunConfig's, and the TD loss."""
 
-    env_id: str = param("CartPole-v1", "Gymnasium environment id with a discrete action space")
-    seed: int = param(0, "seed for network init, exploration, replay sampling and env resets", min=0)
-    total_steps: int = param(100_000, "environment steps to train for (steps)", min=1)
-    # replay memory
-    buffer_size: int = param(100_000, "replay capacity (transitions)", min=2)
-    batch_size: int = param(32, "transitions per gradient update", min=1)
-    learn_start: int = param(10_000, "environment steps collected before the first update (steps)", min=0)
-    train_freq: int = param(1, "environment steps per gradient update (steps)", min=1)
-    # learning rule
-    gamma: float = param(0.99, "discount factor per environment step", min=0.0, max=1.0)
-    lr: float = param(1e-4, "Adam learning rate", min=0.0, max=1.0, min_exclusive=True)
-    adam_eps: float = param(1e-8, "Adam epsilon (denominator guard)", min=0.0, min_exclusive=True)
     loss: str = param("huber", "TD loss: huber (δ = huber_delta) or mse", choices=("huber", "mse"))
     huber_delta: float = param(1.0, "Huber loss threshold δ (reward units)", min=0.0, min_exclusive=True)
-    grad_clip_norm: float = param(10.0, "clip the global gradient L2 norm to this; 0 = off", min=0.0)
-    grad_clip_value: float = param(0.0, "clamp each gradient element to ±this; 0 = off", min=0.0)
-    target_sync: int = param(1000, "environment steps between target-network syncs (steps)", min=1)
-    tau: float = param(1.0, "target sync blend: 1 = hard copy, < 1 = Polyak averaging",
-                       min=0.0, max=1.0, min_exclusive=True)
-    # variants (each default keeps plain DQN; see docs/variants.md)
-    double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
-                         "network picks a', the target network rates it")
-    dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")
-    noisy: bool = param(False, "noisy nets (Fortunato et al. 2018): factorised Gaussian noisy "
-                        "linear layers explore instead of ε (ε is 0 with them)")
-    noisy_sigma0: float = param(0.5, "noisy nets: initial noise scale σ₀ (σ starts at σ₀/√inputs)",
-                                min=0.0, min_exclusive=True)
-    n_step: int = param(1, "rewards summed per stored transition (n-step return; steps)", min=1)
-    prioritized: bool = param(False, "prioritized replay (Schaul et al. 2016), proportional variant")
-    per_alpha: float = param(0.6, "prioritized replay: priority exponent α (0 = uniform)", min=0.0)
-    per_beta0: float = param(0.4, "prioritized replay: importance-weight exponent β at step 0, "
-                             "annealed linearly to 1 at total_steps", min=0.0, max=1.0)
-    per_eps: float = param(1e-6, "prioritized replay: added to |TD error| in each priority "
-                           "(reward units)", min=0.0, min_exclusive=True)
-    # exploration
-    eps_schedule: str = param("exponential", "ε schedule: exponential "
-                              "final+(start−final)·exp(−t/decay), or linear over decay steps",
-                              choices=("exponential", "linear"))
-    eps_start: float = param(1.0, "ε at step 0", min=0.0, max=1.0)
-    eps_final: float = param(0.01, "ε reached at the end of the schedule", min=0.0, max=1.0)
-    eps_decay: float = param(30_000.0, "ε schedule length: e-folding time or linear span (steps)",
-                             min=0.0, min_exclusive=True)
-    # environment and network
-    frame_stack: int = param(4, "Atari frames stacked per observation (Atari only)", min=1)
-    noop_max: int = param(30, "Atari: at most this many no-op actions after reset", min=0)
-    clip_rewards: bool = param(False, "learn from sign(reward); logged returns stay raw")
-    life_loss_terminal: bool = param(True, "Atari: a lost life ends the learning episode "
-                                     "(discount 0) but not the game")
-    hidden: tuple[int, ...] = param((64, 64), "MLP hidden layer widths (vector observations)", min=1)
-    # evaluation and stopping
-    eval_every: int = param(0, "environment steps between evaluations; 0 = never (steps)", min=0)
-    eval_episodes: int = param(10, "episodes per evaluation", min=1)
-    eval_eps: float = param(0.0, "ε used during evaluation", min=0.0, max=1.0)
-    stop_return: float | None = param(None, "stop when the mean return reaches this; none = never")
-    stop_window: int = param(10, "training episodes averaged for stop_on = train", min=1)
-    stop_on: str = param("train", "what stop_return is compared with: mean of the last "
-                         "stop_window training episodes, or each evaluation's mean",
-                         choices=("train", "eval"))
-    # bookkeeping
-    log_every: int = param(1000, "environment steps between loss rows in metrics.csv (steps)", min=1)
-    checkpoint_every: int = param(50_000, "environment steps between checkpoints; 0 = only at "
-                                  "the end and on interrupt (steps)", min=0)
-    keep_checkpoints: int = param(1, "checkpoints kept on disk (newest)", min=1)
-    save_replay: bool = param(True, "store the replay in checkpoints (needed for exact resume)")
-    # speed (none of these changes what is learned beyond floating-point rounding)
-    threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0)
-    precision: str = param("auto", "update arithmetic: fp32; bf16 = autocast forward passes with "
-                           "the loss and Adam state in fp32; auto = bf16 for image observations "
-                           "where the CPU has native bf16 (or on CUDA), else fp32",
-                           choices=("auto", "fp32", "bf16"))
-    fused_adam: bool = param(True, "use the fused (single-kernel) Adam where torch has it")
-    compile: bool = param(False, "torch.compile the online and target networks (slow to start; "
-                          "a few percent faster on CPU at best)")
-    device: str = param("auto", "where networks live: cpu, cuda, or auto (cuda when available)",
-                        choices=("auto", "cpu", "cuda"))
-
-
-def resolve_precision(cfg: DQNConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the update's forward passes, or None for plain fp32."""
-    if cfg.precision == "fp32":
-        return None
-    if cfg.precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16
-    # auto on CPU: bf16 pays off for the CNN on CPUs with native bf16 (AVX512-BF16/AMX);
-    # the small MLPs of vector tasks are faster in fp32.
-    return torch.bfloat16 if len(obs_shape) == 3 and torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -164,7 +69,7 @@ def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: to
     if "weight" in batch:  # prioritized replay: importance-weighted loss, new priorities
         loss, td_abs = targets.weighted_td_loss(q, batch["action"], y, batch["weight"],
                                                 cfg.loss, cfg.huber_delta)
-        td_abs = td_abs.numpy()
+        td_abs = td_abs.cpu().numpy()
     else:
         loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
     optimizer.zero_grad(set_to_none=True)
@@ -174,302 +79,19 @@ def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: to
     return loss.item(), q.detach().mean().item(), td_abs
 
 
-class DQN:
-    """A DQN agent: build it from a config, ``learn``, ``evaluate``, ``predict``, ``save``.
+class DQN(Learner):
+    """A DQN agent: ``DQN(cfg).learn()``; ``evaluate``, ``predict``, ``save``, ``load``."""
 
-    ``run_dir`` (optional) receives config.json, metrics.csv, TensorBoard events,
-    plot.png and checkpoints/.
-    """
+    name = "dqn"
+    Config = DQNConfig
 
-    def __init__(self, cfg: DQNConfig, run_dir: str | Path | None = None, *,
-                 progress: bool = False, tensorboard: bool = True):
-        config.check(cfg)
-        self.cfg = cfg
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
-        self.tensorboard = tensorboard
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        # The parts of the run, built in one place:
-        self.env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
-        self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.env)
-        self.n_actions = int(self.env.action_space.n)
-        self.q_net = networks.build(self.obs_shape, self.n_actions, cfg.hidden, dueling=cfg.dueling,
-                                    noisy=cfg.noisy, noisy_sigma0=cfg.noisy_sigma0)
-        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
-                                   else "cpu" if cfg.device == "auto" else cfg.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise DeepQError("device = cuda but torch sees no CUDA GPU")
-        self.q_net.to(self.device)
-        self.target_net.to(self.device)
-        self.amp_dtype = resolve_precision(cfg, self.obs_shape, self.device)
-        fused = cfg.fused_adam and self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
-                                          fused=fused or None)
-        # compiled modules share parameters with the originals; checkpoints use the originals
-        self._q_fn = torch.compile(self.q_net) if cfg.compile else self.q_net
-        self._target_fn = torch.compile(self.target_net) if cfg.compile else self.target_net
-        self.replay_rng = np.random.default_rng([cfg.seed, 0])
-        self.policy = agent.EpsilonGreedy(self.q_net, self.n_actions, np.random.default_rng([cfg.seed, 1]),
-                                          self.device)
-        self.rollout = agent.Rollout(self.env, cfg.seed, stream=0,
-                                     life_loss_terminal=cfg.life_loss_terminal)
-        self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
-        self.replay: ReplayBuffer | None = None  # allocated when learning starts
-        self._eval_env = None
-        # Counters and running statistics (all saved in checkpoints).
-        self.step = 0  # environment steps
-        self.update = 0  # gradient updates
-        self.evaluations = 0
-        self.wall_time = 0.0  # seconds spent in learn(), over all sessions
-        self.episode_returns: list[float] = []
-        self.last_eval: float | None = None
-        self._loss_sum = self._q_sum = 0.0
-        self._loss_count = 0
-        self._stop = False
-
-    # -- acting --------------------------------------------------------------------
-
-    def epsilon(self, step: int | None = None) -> float:
+    def build_network(self) -> torch.nn.Module:
         c = self.cfg
-        if c.noisy:  # noisy nets explore through their weights (Fortunato et al. 2018)
-            return 0.0
-        return self.epsilon_fn(self.step if step is None else step, c.eps_start, c.eps_final, c.eps_decay)
+        return networks.build(self.obs_shape, self.n_actions, c.hidden, dueling=c.dueling,
+                              noisy=c.noisy, noisy_sigma0=c.noisy_sigma0)
 
-    def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int:
-        """The action for one observation (greedy unless ``epsilon`` > 0)."""
-        return self.policy(np.asarray(obs), epsilon)
+    def action_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_net(obs)  # [B, A]
 
-    def evaluate(self, episodes: int | None = None, epsilon: float | None = None,
-                 env=None) -> list[float]:
-        """Raw scores of ``episodes`` episodes on a separate environment instance
-        (``env``, e.g. one recording video, or one made from the config)."""
-        c = self.cfg
-        if env is None and self._eval_env is None:
-            self._eval_env = envs.make(c.env_id, c.frame_stack, c.noop_max)
-        eps = c.eval_eps if epsilon is None else epsilon
-        # Its own RNG, so evaluating never changes the training run's exploration.
-        act = agent.EpsilonGreedy(self.q_net, self.n_actions,
-                                  np.random.default_rng([c.seed, 2, self.evaluations]), self.device)
-        self.q_net.eval()  # noisy layers act on their mean weights; no effect on other layers
-        try:
-            returns = agent.evaluate(env or self._eval_env, lambda o: act(o, eps), episodes or c.eval_episodes,
-                                     seed=c.seed, stream=1 + self.evaluations)
-        finally:
-            self.q_net.train()
-        self.evaluations += 1
-        return returns
-
-    # -- learning ------------------------------------------------------------------
-
-    def _ensure_replay(self) -> ReplayBuffer:
-        if self.replay is None:
-            c = self.cfg
-            self.replay = ReplayBuffer(c.buffer_size, self.obs_shape, self.obs_dtype,
-                                       self.frame_stack, self.replay_rng, n_step=c.n_step,
-                                       prioritized=c.prioritized, alpha=c.per_alpha,
-                                       priority_eps=c.per_eps)
-        return self.replay
-
-    def _batch(self) -> dict[str, torch.Tensor]:
-        c = self.cfg
-        beta = c.per_beta0 + (1.0 - c.per_beta0) * min(1.0, self.step / c.total_steps)
-        b = self.replay.sample(c.batch_size, beta=beta)
-        if self.device.type == "cpu":
-            dev = torch.from_numpy
-        else:  # pinned host memory lets the copy run asynchronously
-            def dev(a):
-                return torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True)
-        weight = {} if b.weight is None else {"weight": dev(b.weight)}  # [B]
-        return weight | {
-            "obs": dev(b.obs),  # [B, *obs_shape]
-            "action": dev(b.action),  # [B]
-            "reward": dev(b.reward),  # [B]
-            "discount": dev(b.discount),  # [B]
-            "next_obs": dev(b.next_obs),  # [B, *obs_shape]
-            "index": torch.from_numpy(b.index),  # [B] replay slots, stay on the host
-        }
-
-    def train_step(self) -> float:
-        """Sample a batch and take one gradient step; returns the loss."""
-        batch = self._batch()
-        loss, q_mean, td_abs = td_update(self._q_fn, self._target_fn, self.optimizer, batch,
-                                         self.cfg, self.amp_dtype)
-        if td_abs is not None:
-            self.replay.update_priorities(batch["index"].numpy(), td_abs)
-        self.update += 1
-        self._loss_sum += loss
-        self._q_sum += q_mean
-        self._loss_count += 1
-        return loss
-
-    def learn(self, steps: int | None = None) -> bool:
-        """Train until ``self.step`` reaches ``step + steps`` (or ``total_steps``).
-
-        Returns True if the stop criterion was met. SIGINT/SIGTERM stop the loop
-        after the current step; the run is then checkpointed (when it has a run_dir).
-        """
-        c = self.cfg
-        end = self.step + steps if steps is not None else c.total_steps
-        replay = self._ensure_replay()
-        logger = None
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(
-                json.dumps(config.to_dict(c), indent=1) + "\n")
-            logger = RunLogger(self.run_dir, end, self.step, self.tensorboard, self.progress)
-        restore = self._install_signal_handlers()
-        solved = False
-        recent = deque(self.episode_returns[-c.stop_window:], maxlen=c.stop_window)
-        started = time.perf_counter()
-        window_start, window_step = started, self.step
-        try:
-            while self.step < end and not self._stop:
-                eps = self.epsilon()
-                s = self.rollout.step(lambda obs: self.policy(obs, eps))
-                self.step += 1
-                reward = float(np.sign(s.reward)) if c.clip_rewards else s.reward
-                discount = c.gamma * (1.0 - float(s.terminated))  # truncation keeps γ
-                replay.add(s.obs, s.action, reward, discount, s.next_obs, s.episode_end)
-
-                if self.step > c.learn_start and self.step % c.train_freq == 0:
-                    self.train_step()
-                if self.step % c.target_sync == 0:
-                    targets.polyak_update(self.target_net, self.q_net, c.tau)
-
-                now = time.perf_counter()
-                wall = self.wall_time + (now - started)
-                if s.episode_end:
-                    self.episode_returns.append(s.episode_return)
-                    recent.append(s.episode_return)
-                    if logger:
-                        logger.episode(self.step, self.update, wall, s.episode_return, s.episode_length)
-                    if (c.stop_on == "train" and c.stop_return is not None
-                            and len(recent) == c.stop_window and np.mean(recent) >= c.stop_return):
-                        solved = True
-                if self.step % c.log_every == 0 and self._loss_count and logger:
-                    sps = (self.step - window_step) / max(now - window_start, 1e-9)
-                    logger.train(self.step, self.update, wall, self._loss_sum / self._loss_count,
-                                 self._q_sum / self._loss_count, eps, sps)
-                    window_start, window_step = now, self.step
-                if self.step % c.log_every == 0:
-                    self._loss_sum = self._q_sum = 0.0
-                    self._loss_count = 0
-                if c.eval_every and self.step % c.eval_every == 0:
-                    self.last_eval = float(np.mean(self.evaluate()))
-                    if logger:
-                        logger.eval(self.step, self.update, wall, self.last_eval)
-                    if c.stop_on == "eval" and c.stop_return is not None and self.last_eval >= c.stop_return:
-                        solved = True
-                if logger:
-                    logger.progress(1, float(np.mean(recent)) if recent else None)
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and self.run_dir:
-                    self.wall_time, started = wall, now
-                    self.save(self.run_dir / "checkpoints")
-                if solved:
-                    if logger:
-                        logger.message(f"stop criterion met at step {self.step}: "
-                                       f"mean return {self.last_eval if c.stop_on == 'eval' else np.mean(recent):.2f}")
-                    break
-        except BaseException:
-            # A crash mid-step leaves state half-updated: keep the last checkpoint instead.
-            restore()
-            if logger:
-                logger.close()
-            raise
-        self.wall_time += time.perf_counter() - started
-        restore()
-        if self.run_dir is not None:
-            self.save(self.run_dir / "checkpoints")
-            if self._stop:
-                logger.message(f"interrupted at step {self.step}; checkpoint saved. "
-                               f"Resume with: deepq train --resume {self.run_dir}")
-            logger.close()
-            from deepq import plot  # matplotlib is slow to import: only for runs with a directory
-
-            plot.plot_runs([self.run_dir], self.run_dir / "plot.png")
-        self._stop = False
-        return solved
-
-    def _install_signal_handlers(self):
-        """SIGINT/SIGTERM ask the loop to stop; a second signal aborts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def handler(signum, frame):
-            if self._stop:
-                raise KeyboardInterrupt
-            self._stop = True
-
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(s, h) for s, h in old.items()]
-
-    # -- checkpoints ---------------------------------------------------------------
-
-    def save(self, path: str | Path) -> Path:
-        """Checkpoint everything needed to continue exactly; returns its directory."""
-        opt_tensors, opt_meta = checkpoint.optimizer_to_flat(self.optimizer.state_dict())
-        tensors = {f"online.{k}": v for k, v in self.q_net.state_dict().items()}
-        tensors |= {f"target.{k}": v for k, v in self.target_net.state_dict().items()}
-        tensors |= {f"optim.{k}": v for k, v in opt_tensors.items()}
-        tensors["rng.torch"] = torch.get_rng_state()
-        arrays, replay_meta = {}, None
-        if self.replay is not None and self.cfg.save_replay:
-            arrays, replay_meta = self.replay.state_dict()
-        state = {
-            "algorithm": "dqn",
-            "config": config.to_dict(self.cfg),
-            "counters": {"step": self.step, "update": self.update, "evaluations": self.evaluations,
-                         "wall_time": self.wall_time},
-            "episode_returns": self.episode_returns,
-            "last_eval": self.last_eval,
-            "loss_window": [self._loss_sum, self._q_sum, self._loss_count],
-            "optimizer": opt_meta,
-            "replay": replay_meta,
-            "rollout": self.rollout.state_dict(),
-            "rng": {"python": random.getstate(), "replay": self.replay_rng.bit_generator.state,
-                    "policy": self.policy.rng.bit_generator.state},
-        }
-        return checkpoint.save(Path(path), self.step, tensors, arrays, state, self.cfg.keep_checkpoints)
-
-    @classmethod
-    def load(cls, path: str | Path, run_dir: str | Path | None = None,
-             overrides: dict[str, Any] | None = None, **kwargs) -> "DQN":
-        """Rebuild an agent from a checkpoint (a run directory or a checkpoint directory)."""
-        tensors, arrays, state = checkpoint.load(path)
-        if state.get("algorithm") != "dqn":
-            raise DeepQError(f"{path} holds a '{state.get('algorithm')}' checkpoint, not dqn")
-        cfg = config.from_dict(DQNConfig, state["config"])
-        if overrides:
-            cfg = config.override(cfg, overrides)
-        model = cls(cfg, run_dir=run_dir, **kwargs)
-
-        def part(prefix):
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-        try:
-            model.q_net.load_state_dict(part("online."))
-            model.target_net.load_state_dict(part("target."))
-            model.optimizer.load_state_dict(
-                checkpoint.optimizer_from_flat(part("optim."), state["optimizer"]))
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise DeepQError(f"checkpoint {path} does not match the network of its config: "
-                             f"{str(e).splitlines()[0]}") from None
-        torch.set_rng_state(tensors["rng.torch"])
-        counters = state["counters"]
-        model.step, model.update = counters["step"], counters["update"]
-        model.evaluations, model.wall_time = counters["evaluations"], counters["wall_time"]
-        model.episode_returns = list(state["episode_returns"])
-        model.last_eval = state["last_eval"]
-        model._loss_sum, model._q_sum, model._loss_count = state["loss_window"]
-        python_state = state["rng"]["python"]
-        random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
-        model.replay_rng.bit_generator.state = state["rng"]["replay"]
-        model.policy.rng.bit_generator.state = state["rng"]["policy"]
-        if state["replay"] is not None:
-            model._ensure_replay().load_state_dict(arrays, state["replay"])
-        model.rollout.load_state_dict(state["rollout"])
-        return model
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+        return td_update(self.q_fn, self.target_fn, self.optimizer, batch, self.cfg, self.amp_dtype)

@@ -1,16 +1,17 @@
-"""The training loop shared by the distributional and Munchausen algorithm files.
+"""The training loop every algorithm shares, and the config fields it reads.
 
 Not an algorithm: it knows nothing about targets or losses. An algorithm file
-(``c51.py``, ``qrdqn.py``, ``iqn.py``, ``munchausen.py``, ``rainbow.py``) declares
-its config, its pure update rule and a small class that says three things:
+(``dqn.py``, ``c51.py``, ``qrdqn.py``, ``iqn.py``, ``munchausen.py``, ``rainbow.py``)
+declares its config (``RunConfig`` plus its own fields), its pure update rule and a
+small class that says three things:
 
     build_network()        the online network (the target network is its copy)
     action_values(obs)     Q-values [B, A] for acting greedily
     train_on(batch)        one gradient step → (loss, mean Q, priorities [B] or None)
 
-The loop is the one of ``dqn.DQN`` (which keeps its own copy, so DQN reads top to
-bottom in one file): acting with ε-greedy (ε = 0 with noisy nets), n-step and
-prioritized replay, target syncs, logging, evaluation, stopping, checkpoints.
+The loop is written once, here: acting with ε-greedy (ε = 0 with noisy nets), n-step
+and prioritized replay, target syncs, logging, evaluation, stopping, checkpoints, and
+the speed settings (device, bf16 autocast, fused Adam, torch.compile).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import signal
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,108 @@ import numpy as np
 import torch
 
 from deepq import agent, checkpoint, config, envs, targets
+from deepq.config import param
 from deepq.errors import DeepQError
 from deepq.log import RunLogger
 from deepq.replay import ReplayBuffer
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The hyperparameters every algorithm shares, with their units. Periods are
+    environment steps. An algorithm's config adds its own fields to these."""
+
+    env_id: str = param("CartPole-v1", "Gymnasium environment id with a discrete action space")
+    seed: int = param(0, "seed for network init, exploration, replay sampling and env resets", min=0)
+    total_steps: int = param(100_000, "environment steps to train for (steps)", min=1)
+    # replay memory
+    buffer_size: int = param(100_000, "replay capacity (transitions)", min=2)
+    batch_size: int = param(32, "transitions per gradient update", min=1)
+    learn_start: int = param(10_000, "environment steps collected before the first update (steps)", min=0)
+    train_freq: int = param(1, "environment steps per gradient update (steps)", min=1)
+    # optimisation and target network
+    gamma: float = param(0.99, "discount factor per environment step", min=0.0, max=1.0)
+    lr: float = param(1e-4, "Adam learning rate", min=0.0, max=1.0, min_exclusive=True)
+    adam_eps: float = param(1e-8, "Adam epsilon (denominator guard)", min=0.0, min_exclusive=True)
+    grad_clip_norm: float = param(10.0, "clip the global gradient L2 norm to this; 0 = off", min=0.0)
+    grad_clip_value: float = param(0.0, "clamp each gradient element to ±this; 0 = off", min=0.0)
+    target_sync: int = param(1000, "environment steps between target-network syncs (steps)", min=1)
+    tau: float = param(1.0, "target sync blend: 1 = hard copy, < 1 = Polyak averaging",
+                       min=0.0, max=1.0, min_exclusive=True)
+    # variants (each default keeps the named algorithm; see docs/variants.md)
+    double: bool = param(False, "Double DQN target (van Hasselt et al. 2016): the online "
+                         "network picks a', the target network rates it")
+    dueling: bool = param(False, "dueling network (Wang et al. 2016): value + mean-centred advantage")
+    noisy: bool = param(False, "noisy nets (Fortunato et al. 2018): factorised Gaussian noisy "
+                        "linear layers explore instead of ε (ε is 0 with them)")
+    noisy_sigma0: float = param(0.5, "noisy nets: initial noise scale σ₀ (σ starts at σ₀/√inputs)",
+                                min=0.0, min_exclusive=True)
+    n_step: int = param(1, "rewards summed per stored transition (n-step return; steps)", min=1)
+    prioritized: bool = param(False, "prioritized replay (Schaul et al. 2016), proportional variant")
+    per_alpha: float = param(0.6, "prioritized replay: priority exponent α (0 = uniform)", min=0.0)
+    per_beta0: float = param(0.4, "prioritized replay: importance-weight exponent β at step 0, "
+                             "annealed linearly to 1 at total_steps", min=0.0, max=1.0)
+    per_eps: float = param(1e-6, "prioritized replay: added to |TD error| in each priority "
+                           "(reward units)", min=0.0, min_exclusive=True)
+    # exploration
+    eps_schedule: str = param("exponential", "ε schedule: exponential "
+                              "final+(start−final)·exp(−t/decay), or linear over decay steps",
+                              choices=("exponential", "linear"))
+    eps_start: float = param(1.0, "ε at step 0", min=0.0, max=1.0)
+    eps_final: float = param(0.01, "ε reached at the end of the schedule", min=0.0, max=1.0)
+    eps_decay: float = param(30_000.0, "ε schedule length: e-folding time or linear span (steps)",
+                             min=0.0, min_exclusive=True)
+    # environment and network
+    frame_stack: int = param(4, "Atari frames stacked per observation (Atari only)", min=1)
+    noop_max: int = param(30, "Atari: at most this many no-op actions after reset", min=0)
+    clip_rewards: bool = param(False, "learn from sign(reward); logged returns stay raw")
+    life_loss_terminal: bool = param(True, "Atari: a lost life ends the learning episode "
+                                     "(discount 0) but not the game")
+    hidden: tuple[int, ...] = param((64, 64), "MLP hidden layer widths (vector observations)", min=1)
+    # evaluation and stopping
+    eval_every: int = param(0, "environment steps between evaluations; 0 = never (steps)", min=0)
+    eval_episodes: int = param(10, "episodes per evaluation", min=1)
+    eval_eps: float = param(0.0, "ε used during evaluation", min=0.0, max=1.0)
+    stop_return: float | None = param(None, "stop when the mean return reaches this; none = never")
+    stop_window: int = param(10, "training episodes averaged for stop_on = train", min=1)
+    stop_on: str = param("train", "what stop_return is compared with: mean of the last "
+                         "stop_window training episodes, or each evaluation's mean",
+                         choices=("train", "eval"))
+    # bookkeeping
+    log_every: int = param(1000, "environment steps between loss rows in metrics.csv (steps)", min=1)
+    checkpoint_every: int = param(50_000, "environment steps between checkpoints; 0 = only at "
+                                  "the end and on interrupt (steps)", min=0)
+    keep_checkpoints: int = param(1, "checkpoints kept on disk (newest)", min=1)
+    save_replay: bool = param(True, "store the replay in checkpoints (needed for exact resume)")
+    # speed (none of these changes what is learned beyond floating-point rounding)
+    threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0)
+    precision: str = param("auto", "network passes of the update: fp32; bf16 = autocast with the "
+                           "loss and Adam state in fp32; auto = bf16 for image observations where "
+                           "the CPU has native bf16 (or on CUDA), else fp32",
+                           choices=("auto", "fp32", "bf16"))
+    fused_adam: bool = param(True, "use the fused (single-kernel) Adam where torch has it")
+    compile: bool = param(False, "torch.compile the online and target networks (slow to start; "
+                          "a few percent faster on CPU at best)")
+    device: str = param("auto", "where networks live: cpu, cuda, or auto (cuda when available)",
+                        choices=("auto", "cpu", "cuda"))
+
+
+def redefault(name: str, default: Any) -> Any:
+    """RunConfig's field ``name`` with another default, for an algorithm whose paper uses
+    another value: the documentation and range stay declared once, in RunConfig."""
+    (f,) = [f for f in fields(RunConfig) if f.name == name]
+    return field(default=default, metadata=f.metadata)
+
+
+def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the update's network passes, or None for plain fp32."""
+    if cfg.precision == "fp32":
+        return None
+    if cfg.precision == "bf16" or device.type == "cuda":
+        return torch.bfloat16
+    # auto on CPU: bf16 pays off for the CNN on CPUs with native bf16 (AVX512-BF16/AMX);
+    # the small MLPs of vector tasks are faster in fp32.
+    return torch.bfloat16 if len(obs_shape) == 3 and torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 class _ActionValues(torch.nn.Module):
@@ -48,8 +149,10 @@ class _ActionValues(torch.nn.Module):
 class Learner:
     """Build from a config, ``learn``, ``evaluate``, ``predict``, ``save``, ``load``.
 
-    Subclasses set ``name`` (stored in checkpoints) and ``Config`` and define
-    ``build_network``, ``action_values`` and ``train_on``.
+    An algorithm's class sets ``name`` (stored in checkpoints) and ``Config`` and
+    defines ``build_network``, ``action_values`` and ``train_on``. ``run_dir``
+    (optional) receives config.json, metrics.csv, TensorBoard events, plot.png and
+    checkpoints/.
     """
 
     name = ""
@@ -79,12 +182,21 @@ class Learner:
         self.env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.env)
         self.n_actions = int(self.env.action_space.n)
-        self.q_net = self.build_network()
+        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                                   else "cpu" if cfg.device == "auto" else cfg.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise DeepQError("device = cuda but torch sees no CUDA GPU")
+        self.q_net = self.build_network().to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.amp_dtype = resolve_precision(cfg, self.obs_shape, self.device)
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
+                                          fused=cfg.fused_adam or None)
+        # compiled modules share parameters with the originals; checkpoints use the originals
+        self.q_fn = torch.compile(self.q_net) if cfg.compile else self.q_net
+        self.target_fn = torch.compile(self.target_net) if cfg.compile else self.target_net
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
         self.policy = agent.EpsilonGreedy(_ActionValues(self.action_values), self.n_actions,
-                                          np.random.default_rng([cfg.seed, 1]))
+                                          np.random.default_rng([cfg.seed, 1]), self.device)
         self.rollout = agent.Rollout(self.env, cfg.seed, stream=0,
                                      life_loss_terminal=cfg.life_loss_terminal)
         self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
@@ -106,7 +218,7 @@ class Learner:
 
     def epsilon(self, step: int | None = None) -> float:
         c = self.cfg
-        if getattr(c, "noisy", False):  # noisy nets explore through their weights
+        if c.noisy:  # noisy nets explore through their weights
             return 0.0
         return self.epsilon_fn(self.step if step is None else step, c.eps_start, c.eps_final, c.eps_decay)
 
@@ -123,7 +235,7 @@ class Learner:
         eps = c.eval_eps if epsilon is None else epsilon
         # Its own RNG, so evaluating never changes the training run's exploration.
         act = agent.EpsilonGreedy(_ActionValues(self.action_values), self.n_actions,
-                                  np.random.default_rng([c.seed, 2, self.evaluations]))
+                                  np.random.default_rng([c.seed, 2, self.evaluations]), self.device)
         self.q_net.eval()  # noisy layers act on their mean weights
         try:
             returns = agent.evaluate(env or self._eval_env, lambda o: act(o, eps),
@@ -149,15 +261,32 @@ class Learner:
         c = self.cfg
         beta = c.per_beta0 + (1.0 - c.per_beta0) * min(1.0, self.step / c.total_steps)
         b = self.replay.sample(c.batch_size, beta=beta)
-        weight = {} if b.weight is None else {"weight": torch.from_numpy(b.weight)}  # [B]
+        if self.device.type == "cpu":
+            dev = torch.from_numpy
+        else:  # pinned host memory lets the copy run asynchronously
+            def dev(a):
+                return torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True)
+        weight = {} if b.weight is None else {"weight": dev(b.weight)}  # [B]
         return weight | {
-            "obs": torch.from_numpy(b.obs),  # [B, *obs_shape]
-            "action": torch.from_numpy(b.action),  # [B]
-            "reward": torch.from_numpy(b.reward),  # [B]
-            "discount": torch.from_numpy(b.discount),  # [B]
-            "next_obs": torch.from_numpy(b.next_obs),  # [B, *obs_shape]
-            "index": torch.from_numpy(b.index),  # [B] replay slots
+            "obs": dev(b.obs),  # [B, *obs_shape]
+            "action": dev(b.action),  # [B]
+            "reward": dev(b.reward),  # [B]
+            "discount": dev(b.discount),  # [B]
+            "next_obs": dev(b.next_obs),  # [B, *obs_shape]
+            "index": torch.from_numpy(b.index),  # [B] replay slots, stay on the host
         }
+
+    def train_step(self) -> float:
+        """Sample a batch and take one gradient step; returns the loss."""
+        batch = self._batch()
+        loss, q_mean, priorities = self.train_on(batch)
+        if priorities is not None:
+            self.replay.update_priorities(batch["index"].numpy(), priorities)
+        self.update += 1
+        self._loss_sum += loss
+        self._q_sum += q_mean
+        self._loss_count += 1
+        return loss
 
     def learn(self, steps: int | None = None) -> bool:
         """Train until ``self.step`` reaches ``step + steps`` (or ``total_steps``).
@@ -189,14 +318,7 @@ class Learner:
                 replay.add(s.obs, s.action, reward, discount, s.next_obs, s.episode_end)
 
                 if self.step > c.learn_start and self.step % c.train_freq == 0:
-                    batch = self._batch()
-                    loss, q_mean, priorities = self.train_on(batch)
-                    if priorities is not None:
-                        replay.update_priorities(batch["index"].numpy(), priorities)
-                    self.update += 1
-                    self._loss_sum += loss
-                    self._q_sum += q_mean
-                    self._loss_count += 1
+                    self.train_step()
                 if self.step % c.target_sync == 0:
                     targets.polyak_update(self.target_net, self.q_net, c.tau)
 
