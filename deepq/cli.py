@@ -189,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a preset or an environment id",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="config keys (--set KEY=VALUE, or a TOML file of KEY = VALUE):\n"
-                              + config.describe(DQNConfig))
+                              + config.describe(DQNConfig)
+                              + "\n\nC51, QR-DQN, IQN, Munchausen and Rainbow presets have their own "
+                                "keys: `deepq presets --show NAME` lists them.")
     t.add_argument("target", nargs="?", help="preset name (see `deepq presets`) or Gymnasium env id")
     t.add_argument("--steps", type=int, help="total environment steps (overrides total_steps)")
     t.add_argument("--seed", type=int, help="random seed")
