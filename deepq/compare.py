@@ -94,7 +94,7 @@ def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
         mean = values.mean(axis=0)
         lo, hi = ((mean - values.std(axis=0), mean + values.std(axis=0)) if band == "std"
                   else (values.min(axis=0), values.max(axis=0)))
-        color = f"C{i % 10}"
+        color = f"C{i}" if len(groups) <= 10 else plt.get_cmap("tab20")(i % 20)
         ax.plot(grid, mean, color=color, label=f"{name} ({len(curves)} seeds)")
         ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0)
     if threshold is not None:
