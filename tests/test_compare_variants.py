@@ -1,0 +1,32 @@
+"""deepq compare: runs grouped by seed, mean ± band figure, steps-to-threshold table."""
+
+import csv
+
+from deepq import compare
+from deepq.cli import main
+from deepq.log import COLUMNS
+
+
+def fake_run(path, evals, wall_per_step=0.01):
+    path.mkdir(parents=True)
+    with open(path / "metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        for step, ret in evals:
+            w.writerow({"step": step, "update": step // 2, "wall_time": f"{step * wall_per_step:.2f}",
+                        "event": "eval", "eval_return": ret})
+
+
+def test_compare_groups_seeds_and_tabulates_steps_to_threshold(tmp_path, capsys):
+    fake_run(tmp_path / "a-s0", [(1000, 100), (2000, 480)])
+    fake_run(tmp_path / "a-s1", [(1000, 200), (2000, 300), (3000, 500)])
+    fake_run(tmp_path / "b-seed0-20260101-120000", [(1000, 50), (2000, 60)])
+    runs = sorted(tmp_path.iterdir())
+    groups = compare.group_runs(runs)
+    assert {k: len(v) for k, v in groups.items()} == {"a": 2, "b": 1}
+    out = tmp_path / "cmp.png"
+    assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| a | 2,000 / 3,000 | 20 / 30 | 2,500 |" in text
+    assert "| b | not in 2,000 | – | – |" in text
+    assert out.stat().st_size > 5000
