@@ -54,8 +54,17 @@ class EpsilonGreedy:
 
     @torch.no_grad()
     def greedy(self, obs: np.ndarray) -> int:
-        # Acting at batch 1 stays in fp32: faster than bf16 on CPU at this size.
-        q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))  # [1, A]
+        # Acting at batch 1 stays in fp32 (faster than bf16 on CPU at this size) and on one
+        # CPU thread: a 2-thread OpenMP pass is no faster at batch 1 and, when another
+        # process holds a core, its spinning barrier makes each pass 20–100× slower.
+        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
+        if threads > 1:
+            torch.set_num_threads(1)
+        try:
+            q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))  # [1, A]
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
         return int(q.argmax(dim=1))
 
     def __call__(self, obs: np.ndarray, epsilon: float) -> int:

@@ -23,6 +23,19 @@ import torch
 from torch import nn
 
 
+class Fp32Linear(nn.Linear):
+    """A linear layer that computes in fp32 even under bf16 autocast.
+
+    Used for Q-value outputs: bf16 keeps 8 mantissa bits, so a Q-value near 50 would be
+    rounded to a multiple of 0.25 and the TD errors that matter would vanish (bf16
+    CartPole learned ~3× slower before this layer was kept in fp32).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
 class NatureCNN(nn.Module):
     """Conv 32·8×8/4 → 64·4×4/2 → 64·3×3/1 → Linear 512 → Linear A, ReLU between."""
 
@@ -36,7 +49,7 @@ class NatureCNN(nn.Module):
         )
         with torch.no_grad():
             n_flat = self.features(torch.zeros(1, in_channels, frame_size, frame_size)).shape[1]
-        self.head = nn.Sequential(nn.Linear(n_flat, 512), nn.ReLU(), nn.Linear(512, n_actions))
+        self.head = nn.Sequential(nn.Linear(n_flat, 512), nn.ReLU(), Fp32Linear(512, n_actions))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float() / 255.0  # [B, C, H, W] uint8 → float in [0, 1]
@@ -53,7 +66,7 @@ class MLP(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        layers.append(nn.Linear(width, n_actions))
+        layers.append(Fp32Linear(width, n_actions))
         self.net = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -129,7 +142,9 @@ class VariantQNetwork(nn.Module):
         self.shared = nn.Sequential(*layers)
 
         def stream(n_out: int) -> nn.Sequential:
-            return nn.Sequential(linear(width, last), nn.ReLU(), linear(last, n_out))
+            hidden_layer = linear(width, last)  # built first: init order fixes the golden traces
+            out = NoisyLinear(last, n_out, noisy_sigma0) if noisy else Fp32Linear(last, n_out)
+            return nn.Sequential(hidden_layer, nn.ReLU(), out)
 
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None

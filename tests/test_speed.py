@@ -56,3 +56,16 @@ def test_auto_precision_uses_fp32_for_vector_observations():
     assert resolve_precision(DQNConfig(), (4,), torch.device("cpu")) is None
     assert resolve_precision(DQNConfig(precision="fp32"), (4, 84, 84), torch.device("cpu")) is None
     assert resolve_precision(DQNConfig(precision="bf16"), (4,), torch.device("cpu")) is torch.bfloat16
+
+
+def test_q_value_layer_stays_fp32_under_autocast():
+    torch.manual_seed(0)
+    net = networks.build((4,), 2, (16,))
+    x = torch.randn(5, 4) * 100
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = net(x)
+    assert q.dtype == torch.float32
+    # only the hidden layer ran in bf16: the output is far finer than bf16's spacing
+    q32 = net(x)
+    assert torch.allclose(q, q32, rtol=0.05, atol=0.05)
+    assert not torch.equal(q.to(torch.bfloat16).float(), q)
