@@ -18,8 +18,6 @@ Shape letters used in comments and asserts:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 
@@ -49,6 +47,3 @@ class Batch:
     next_obs: np.ndarray  # [B, *obs_shape]
     index: np.ndarray  # [B] int64 storage slots (for priority updates)
     weight: np.ndarray | None = None  # [B] importance weights (prioritized replay)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
