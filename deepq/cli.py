@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = _algorithm_for_checkpoint(args.path).load(args.path, tensorboard=False)
+    model = _algorithm_for_checkpoint(args.path).load(args.path, replay=False, tensorboard=False)
     env = None
     if args.video:
         from gymnasium.wrappers import RecordVideo

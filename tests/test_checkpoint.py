@@ -130,3 +130,12 @@ def test_sigterm_during_train_saves_a_checkpoint(tmp_path):
     assert "checkpoint saved" in err and "Traceback" not in err
     model = DQN.load(run)
     assert 0 < model.step < 1_000_000
+
+
+def test_loading_without_replay_skips_the_arrays(tmp_path):
+    ck = _saved(tmp_path)
+    (ck / "arrays" / "frames.npy").write_bytes(b"damaged")  # not even read
+    model = DQN.load(tmp_path / "ck", replay=False)
+    assert model.replay is None and model.step == 300
+    with pytest.raises(DeepQError, match="truncated"):
+        DQN.load(tmp_path / "ck")

@@ -418,9 +418,11 @@ class Learner:
 
     @classmethod
     def load(cls, path: str | Path, run_dir: str | Path | None = None,
-             overrides: dict[str, Any] | None = None, **kwargs):
-        """Rebuild an agent from a checkpoint (a run directory or a checkpoint directory)."""
-        tensors, arrays, state = checkpoint.load(path)
+             overrides: dict[str, Any] | None = None, replay: bool = True, **kwargs):
+        """Rebuild an agent from a checkpoint (a run directory or a checkpoint directory).
+
+        ``replay=False`` leaves the replay memory out (enough to act and evaluate)."""
+        tensors, arrays, state = checkpoint.load(path, arrays=replay)
         if state.get("algorithm") != cls.name:
             raise DeepQError(f"{path} holds a '{state.get('algorithm')}' checkpoint, not {cls.name}")
         cfg = config.from_dict(cls.Config, state["config"])
@@ -450,7 +452,7 @@ class Learner:
         random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
         model.replay_rng.bit_generator.state = state["rng"]["replay"]
         model.policy.rng.bit_generator.state = state["rng"]["policy"]
-        if state["replay"] is not None:
+        if replay and state["replay"] is not None:
             model._ensure_replay().load_state_dict(arrays, state["replay"])
         model.rollout.load_state_dict(state["rollout"])
         return model
