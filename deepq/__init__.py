@@ -1,7 +1,7 @@
 """deepq: deep Q-learning, readable and complete.
 
-    from deepq import DQN, presets
-    model = DQN(presets.PRESETS["cartpole"].config)
+    from deepq import DQN
+    model = DQN.from_preset("cartpole", seed=1)
     model.learn(20_000)
 """
 

@@ -139,3 +139,20 @@ def test_loading_without_replay_skips_the_arrays(tmp_path):
     assert model.replay is None and model.step == 300
     with pytest.raises(DeepQError, match="truncated"):
         DQN.load(tmp_path / "ck")
+
+
+def test_api_from_preset_and_rng_state_in_json(tmp_path):
+    model = DQN.from_preset("cartpole", seed=4, hidden=[16], learn_start=50, eval_every=0,
+                            tensorboard=False)
+    assert model.cfg.seed == 4 and model.cfg.hidden == (16,)
+    model.learn(100)
+    ck = model.save(tmp_path / "ck")
+    state = json.loads((ck / "state.json").read_text())
+    assert set(state["rng"]) >= {"python", "torch", "replay", "policy"}
+    torch.manual_seed(123)
+    DQN.load(ck)
+    assert torch.equal(torch.get_rng_state(), torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
+    with pytest.raises(DeepQError, match="no dqn preset 'c51-cartpole'"):
+        DQN.from_preset("c51-cartpole")
+    with pytest.raises(DeepQError, match="unknown config key 'learning_rate'"):
+        DQN.from_preset("cartpole", learning_rate=1.0)

@@ -396,7 +396,6 @@ class Learner:
         tensors = {f"online.{k}": v for k, v in self.q_net.state_dict().items()}
         tensors |= {f"target.{k}": v for k, v in self.target_net.state_dict().items()}
         tensors |= {f"optim.{k}": v for k, v in opt_tensors.items()}
-        tensors["rng.torch"] = torch.get_rng_state()
         arrays, replay_meta = {}, None
         if self.replay is not None and self.cfg.save_replay:
             arrays, replay_meta = self.replay.state_dict()
@@ -411,10 +410,25 @@ class Learner:
             "optimizer": opt_meta,
             "replay": replay_meta,
             "rollout": self.rollout.state_dict(),
-            "rng": {"python": random.getstate(), "replay": self.replay_rng.bit_generator.state,
+            "rng": {"python": random.getstate(), "torch": torch.get_rng_state().tolist(),
+                    "replay": self.replay_rng.bit_generator.state,
                     "policy": self.policy.rng.bit_generator.state},
         }
         return checkpoint.save(Path(path), self.step, tensors, arrays, state, self.cfg.keep_checkpoints)
+
+    @classmethod
+    def from_preset(cls, name: str, run_dir: str | Path | None = None, *, progress: bool = False,
+                    tensorboard: bool = True, **overrides: Any):
+        """``DQN.from_preset("cartpole", seed=1, lr=1e-3)``: a preset of this algorithm
+        with any config fields overridden (validated like ``--set``)."""
+        from deepq import presets  # presets import the algorithm files
+
+        preset = presets.get(name)
+        if preset is None or not isinstance(preset.config, cls.Config):
+            known = sorted(n for n, p in presets.PRESETS.items() if isinstance(p.config, cls.Config))
+            raise DeepQError(f"no {cls.name} preset '{name}'; {cls.name} presets: {', '.join(known)}")
+        cfg = config.override(preset.config, overrides)
+        return cls(cfg, run_dir, progress=progress, tensorboard=tensorboard)
 
     @classmethod
     def load(cls, path: str | Path, run_dir: str | Path | None = None,
@@ -441,7 +455,7 @@ class Learner:
         except (RuntimeError, KeyError, ValueError) as e:
             raise DeepQError(f"checkpoint {path} does not match the network of its config: "
                              f"{str(e).splitlines()[0]}") from None
-        torch.set_rng_state(tensors["rng.torch"])
+        torch.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         counters = state["counters"]
         model.step, model.update = counters["step"], counters["update"]
         model.evaluations, model.wall_time = counters["evaluations"], counters["wall_time"]
