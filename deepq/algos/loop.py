@@ -106,9 +106,10 @@ class RunConfig:
     save_replay: bool = param(True, "store the replay in checkpoints (needed for exact resume)")
     # speed (none of these changes what is learned beyond floating-point rounding)
     threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0)
-    precision: str = param("auto", "network passes of the update: fp32; bf16 = autocast with the "
-                           "loss and Adam state in fp32; auto = bf16 for image observations where "
-                           "the CPU has native bf16 (or on CUDA), else fp32",
+    precision: str = param("auto", "network passes of DQN's update (the other algorithms run "
+                           "fp32): fp32; bf16 = autocast with Q-values, loss and Adam state in "
+                           "fp32; auto = bf16 for image observations where the CPU has native "
+                           "bf16 (or on CUDA), else fp32",
                            choices=("auto", "fp32", "bf16"))
     fused_adam: bool = param(True, "use the fused (single-kernel) Adam where torch has it")
     compile: bool = param(False, "torch.compile the online and target networks (slow to start; "
