@@ -20,12 +20,12 @@ def _batch(B=8, seed=0):
     }
 
 
-def _update(amp, double=False):
+def _update(amp):
     torch.manual_seed(0)
     net = networks.build((4, 84, 84), 6, (64,))
     target = copy.deepcopy(net)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
-    cfg = DQNConfig(double=double)
+    cfg = DQNConfig()
     losses = [td_update(net, target, opt, _batch(seed=i), cfg, amp)[0] for i in range(3)]
     return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
 
@@ -37,19 +37,6 @@ def test_bf16_update_tracks_fp32():
     assert all(p.dtype == torch.float32 for p in (w32, w16))  # weights stay fp32
     assert (w32 - w16).abs().max() < 1e-2
     assert not torch.equal(w32, w16)  # bf16 really ran
-
-
-def test_double_fused_pass_matches_separate_passes():
-    # the fused [s; s'] pass must give the same target as two separate passes
-    (lf, wf) = _update(None, double=True)
-    assert all(torch.isfinite(torch.tensor(lf)))
-    torch.manual_seed(0)
-    net = networks.build((4, 84, 84), 6, (64,))
-    b = _batch(seed=0)
-    with torch.no_grad():
-        both = net(torch.cat([b["obs"], b["next_obs"]]))
-        assert torch.allclose(both[:8], net(b["obs"]), atol=1e-5)
-        assert torch.allclose(both[8:], net(b["next_obs"]), atol=1e-5)
 
 
 def test_auto_precision_uses_fp32_for_vector_observations():
