@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from deepq.errors import DeepQError
 from deepq.types import Step
 
 
@@ -138,8 +139,8 @@ class Rollout:
             for action in state["actions"]:
                 self.obs, _, terminated, truncated, _ = self.env.step(int(action))
                 if terminated or truncated:
-                    raise RuntimeError("replaying the saved episode ended it early: "
-                                       "the environment is not deterministic under its seed")
+                    raise DeepQError("replaying the saved episode ended it early: the "
+                                     "environment is not deterministic under its seed")
             self.actions = [int(a) for a in state["actions"]]
 
 

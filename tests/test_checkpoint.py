@@ -156,3 +156,12 @@ def test_api_from_preset_and_rng_state_in_json(tmp_path):
         DQN.from_preset("c51-cartpole")
     with pytest.raises(DeepQError, match="unknown config key 'learning_rate'"):
         DQN.from_preset("cartpole", learning_rate=1.0)
+
+
+def test_incomplete_state_is_a_clear_error(tmp_path):
+    ck = _saved(tmp_path)
+    state = json.loads((ck / "state.json").read_text())
+    del state["counters"]
+    (ck / "state.json").write_text(json.dumps(state))
+    with pytest.raises(DeepQError, match="incomplete or from another deepq version"):
+        DQN.load(tmp_path / "ck")

@@ -440,34 +440,45 @@ class Learner:
         tensors, arrays, state = checkpoint.load(path, arrays=replay)
         if state.get("algorithm") != cls.name:
             raise DeepQError(f"{path} holds a '{state.get('algorithm')}' checkpoint, not {cls.name}")
+        if not isinstance(state.get("config"), dict):
+            raise DeepQError(f"checkpoint {path} has no config: not written by this deepq version")
         cfg = config.from_dict(cls.Config, state["config"])
         if overrides:
             cfg = config.override(cfg, overrides)
         model = cls(cfg, run_dir=run_dir, **kwargs)
+        try:
+            model._restore(tensors, arrays, state, replay)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DeepQError(f"checkpoint {path} is incomplete or from another deepq version "
+                             f"(missing or malformed {e})") from None
+        return model
 
+    def _restore(self, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
+                 state: dict[str, Any], replay: bool) -> None:
         def part(prefix):
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
         try:
-            model.q_net.load_state_dict(part("online."))
-            model.target_net.load_state_dict(part("target."))
-            model.optimizer.load_state_dict(
+            self.q_net.load_state_dict(part("online."))
+            self.target_net.load_state_dict(part("target."))
+            self.optimizer.load_state_dict(
                 checkpoint.optimizer_from_flat(part("optim."), state["optimizer"]))
         except (RuntimeError, KeyError, ValueError) as e:
-            raise DeepQError(f"checkpoint {path} does not match the network of its config: "
-                             f"{str(e).splitlines()[0]}") from None
-        torch.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
+            raise DeepQError("the checkpoint does not match the network of its config: "
+                             + str(e).splitlines()[0]) from None
+        # checkpoints written before 2026-11-25 10:11 kept the torch RNG in the tensors file
+        torch_rng = state["rng"]["torch"] if "torch" in state["rng"] else tensors["rng.torch"]
+        torch.set_rng_state(torch.as_tensor(torch_rng, dtype=torch.uint8))
         counters = state["counters"]
-        model.step, model.update = counters["step"], counters["update"]
-        model.evaluations, model.wall_time = counters["evaluations"], counters["wall_time"]
-        model.episode_returns = list(state["episode_returns"])
-        model.last_eval = state["last_eval"]
-        model._loss_sum, model._q_sum, model._loss_count = state["loss_window"]
+        self.step, self.update = counters["step"], counters["update"]
+        self.evaluations, self.wall_time = counters["evaluations"], counters["wall_time"]
+        self.episode_returns = list(state["episode_returns"])
+        self.last_eval = state["last_eval"]
+        self._loss_sum, self._q_sum, self._loss_count = state["loss_window"]
         python_state = state["rng"]["python"]
         random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
-        model.replay_rng.bit_generator.state = state["rng"]["replay"]
-        model.policy.rng.bit_generator.state = state["rng"]["policy"]
+        self.replay_rng.bit_generator.state = state["rng"]["replay"]
+        self.policy.rng.bit_generator.state = state["rng"]["policy"]
         if replay and state["replay"] is not None:
-            model._ensure_replay().load_state_dict(arrays, state["replay"])
-        model.rollout.load_state_dict(state["rollout"])
-        return model
+            self._ensure_replay().load_state_dict(arrays, state["replay"])
+        self.rollout.load_state_dict(state["rollout"])
