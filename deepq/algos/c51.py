@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, redefault
+from deepq.algos.loop import Learner, RunConfig, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
 
@@ -72,10 +72,7 @@ def c51_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: t
         priorities = cross_entropy.detach().cpu().numpy()
     else:
         loss = cross_entropy.mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
-    optimizer.step()
+    gradient_step(loss, optimizer, q_net, cfg)
     return loss.item(), (log_p.detach().exp() * support).sum(2).mean().item(), priorities
 
 

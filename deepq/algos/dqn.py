@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig
+from deepq.algos.loop import Learner, RunConfig, gradient_step
 from deepq.config import param
 
 
@@ -72,10 +72,7 @@ def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: to
         td_abs = td_abs.cpu().numpy()
     else:
         loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
-    optimizer.step()
+    gradient_step(loss, optimizer, q_net, cfg)
     return loss.item(), q.detach().mean().item(), td_abs
 
 

@@ -125,6 +125,16 @@ def redefault(name: str, default: Any) -> Any:
     return field(default=default, metadata=f.metadata)
 
 
+def gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, q_net: torch.nn.Module,
+                  cfg: RunConfig) -> None:
+    """Backpropagate ``loss`` and take one optimizer step, clipping the gradients as the
+    config says (``targets.clip_gradients``: in place, unlike the design document's clamp)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
+    optimizer.step()
+
+
 def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
     """The autocast dtype of the update's network passes, or None for plain fp32."""
     if cfg.precision == "fp32":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, redefault
+from deepq.algos.loop import Learner, RunConfig, gradient_step, redefault
 from deepq.config import param
 
 
@@ -67,10 +67,7 @@ def qrdqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer:
         priorities = per_sample.detach().cpu().numpy()
     else:
         loss = per_sample.mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
-    optimizer.step()
+    gradient_step(loss, optimizer, q_net, cfg)
     return loss.item(), theta.detach().mean().item(), priorities
 
 
