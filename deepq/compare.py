@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from deepq.errors import DeepQError  # noqa: E402
 from deepq.log import read_metrics  # noqa: E402
-from deepq.plot import rolling_mean  # noqa: E402
+from deepq.plot import rolling_mean, save_figure  # noqa: E402
 
 _SEED = re.compile(r"-(s|seed)(\d+)(-\d{8}-\d{6})?$")
 
@@ -105,10 +105,4 @@ def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out, dpi=80)

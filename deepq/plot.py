@@ -59,10 +59,15 @@ def plot_runs(run_dirs: list[Path], out: Path, window: int = 10) -> Path:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    return save_figure(fig, out, dpi=100)
+
+
+def save_figure(fig, out: Path, dpi: int) -> Path:
+    """Write ``fig`` to ``out`` through a temporary file, so a reader never sees half a PNG."""
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(out)
     return out

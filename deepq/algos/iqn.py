@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, gradient_step, redefault
+from deepq.algos.loop import Learner, RunConfig, batch_mean, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
 
@@ -69,12 +69,7 @@ def iqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: t
         target = (batch["reward"][:, None]
                   + batch["discount"][:, None] * next_theta[arange, next_a])  # [B, N']
     per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
-    priorities = None
-    if "weight" in batch:  # prioritized replay: importance-weighted loss, new priorities
-        loss = (batch["weight"] * per_sample).mean()
-        priorities = per_sample.detach().cpu().numpy()
-    else:
-        loss = per_sample.mean()
+    loss, priorities = batch_mean(per_sample, batch)  # weighted when prioritized
     gradient_step(loss, optimizer, q_net, cfg)
     return loss.item(), theta.detach().mean().item(), priorities
 

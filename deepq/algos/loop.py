@@ -135,6 +135,16 @@ def gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, q_net: t
     optimizer.step()
 
 
+def batch_mean(per_sample: torch.Tensor, batch: dict[str, torch.Tensor]
+               ) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Mean of per-sample losses [B] → (loss, new priorities [B] or None). With prioritized
+    replay the batch carries importance weights: the mean is weighted and each sample's
+    loss becomes its new priority."""
+    if "weight" not in batch:
+        return per_sample.mean(), None
+    return (batch["weight"] * per_sample).mean(), per_sample.detach().cpu().numpy()
+
+
 def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
     """The autocast dtype of the update's network passes, or None for plain fp32."""
     if cfg.precision == "fp32":

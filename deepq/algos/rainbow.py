@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, gradient_step, redefault
+from deepq.algos.loop import Learner, RunConfig, batch_mean, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
 
@@ -70,12 +70,7 @@ def rainbow_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimize
         target_p = targets.categorical_projection(batch["reward"], batch["discount"],
                                                   next_p[arange, next_a], support)  # [B, N]
     cross_entropy = -(target_p * log_p_a).sum(1)  # [B]
-    priorities = None
-    if "weight" in batch:  # prioritized replay: importance-weighted loss, new priorities
-        loss = (batch["weight"] * cross_entropy).mean()
-        priorities = cross_entropy.detach().cpu().numpy()
-    else:
-        loss = cross_entropy.mean()
+    loss, priorities = batch_mean(cross_entropy, batch)  # weighted when prioritized
     gradient_step(loss, optimizer, q_net, cfg)
     return loss.item(), (log_p.detach().exp() * support).sum(2).mean().item(), priorities
 
