@@ -23,6 +23,12 @@ episode ends, its last n − 1 transitions are kept with k < n (they are not dro
 a truncation leaves γ^k in the discount, so they still bootstrap from the final
 observation.
 
+Lanes (``lanes`` = N > 1) hold the streams of N environments stepped side by side:
+slot range [e·L, (e+1)·L) with L = capacity // N belongs to environment e and is a
+ring of its own, so stacks and n-step returns never mix two environments' frames.
+``add(..., lane=e)`` writes to lane e; sampling draws uniformly (or by priority) over
+every lane's transitions. With one lane the layout is the single ring described above.
+
 Prioritized replay (``prioritized=True``, Schaul et al. 2016, proportional variant)
 keeps p_i^α of every sampleable slot in a ``SumTree``; slots that cannot be sampled
 (final observations, transitions still collecting their n-step rewards) hold 0.
@@ -30,6 +36,7 @@ keeps p_i^α of every sampleable slot in a ``SumTree``; slots that cannot be sam
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,6 +106,18 @@ class SumTree:
             self.nodes[lo:hi] = self.nodes[2 * lo:2 * hi:2] + self.nodes[2 * lo + 1:2 * hi:2]
 
 
+@dataclass
+class _Lane:
+    """Write position and episode state of one environment's ring of slots."""
+
+    base: int  # first slot of the lane
+    cursor: int  # next slot to write
+    size: int = 0  # slots written so far, at most the lane's length
+    in_episode: bool = False  # the last written slot's transition has no next frame yet
+    # n-step: [slot, rewards folded so far] of the current episode's unfinished transitions
+    pending: list[list[int]] = field(default_factory=list)
+
+
 class ReplayBuffer:
     """Experience replay (Mnih et al. 2015) with frame-deduplicated storage; optionally
     n-step returns and proportional prioritized sampling.
@@ -111,6 +130,8 @@ class ReplayBuffer:
     prioritized   sample slot i with probability p_i^α / Σ_j p_j^α (else uniformly)
     alpha         priority exponent α (0 = uniform)
     priority_eps  added to |TD error| so no transition's priority is ever 0
+    lanes         environments whose streams are stored side by side (slots per lane:
+                  capacity // lanes)
     """
 
     def __init__(
@@ -125,9 +146,11 @@ class ReplayBuffer:
         prioritized: bool = False,
         alpha: float = 0.6,
         priority_eps: float = 1e-6,
+        lanes: int = 1,
     ):
-        self.check_sizes(capacity, n_step)
+        self.check_sizes(capacity, n_step, lanes)
         self.capacity = int(capacity)
+        self.lane_len = self.capacity // int(lanes)  # L: slots per lane
         self.n_step = int(n_step)
         self.prioritized = bool(prioritized)
         self.alpha = float(alpha)
@@ -155,24 +178,36 @@ class ReplayBuffer:
         self.discount = np.zeros(self.capacity, np.float32)
         self.starts_transition = np.zeros(self.capacity, bool)
         self.episode_start = np.zeros(self.capacity, bool)
-        self.cursor = 0  # next slot to write
-        self.size = 0  # slots written so far, at most capacity
-        self.in_episode = False  # the last written slot's transition has no next frame yet
-        # n-step: k of each slot's transition (0 = still collecting rewards), and the
-        # [slot, rewards folded so far] of the current episode's unfinished transitions.
+        self.lanes = [_Lane(base=e * self.lane_len, cursor=e * self.lane_len) for e in range(int(lanes))]
+        # n-step: k of each slot's transition (0 = still collecting rewards)
         self.nstep = np.zeros(self.capacity, np.int8) if self.n_step > 1 else None
-        self.pending: list[list[int]] = []
         self.tree = SumTree(self.capacity) if self.prioritized else None
         self.max_priority = 1.0  # largest p_i so far (before the exponent α)
 
     @staticmethod
-    def check_sizes(capacity: int, n_step: int = 1) -> None:
-        """A DeepQError unless ``capacity`` slots can hold ``n_step``-step transitions."""
+    def check_sizes(capacity: int, n_step: int = 1, lanes: int = 1) -> None:
+        """A DeepQError unless ``capacity`` slots can hold ``n_step``-step transitions
+        in each of ``lanes`` lanes."""
         if capacity < 2:
             raise DeepQError(f"buffer_size must be at least 2, got {capacity}")
         if n_step < 1 or capacity < 2 * n_step + 2:
             raise DeepQError(f"n_step must be >= 1 and buffer_size >= 2·n_step + 2; "
                              f"got n_step={n_step}, buffer_size={capacity}")
+        if lanes < 1 or capacity // lanes < 2 * n_step + 2:
+            raise DeepQError(f"buffer_size must hold 2·n_step + 2 slots per environment; got "
+                             f"buffer_size={capacity} for {lanes} environments, n_step={n_step}")
+
+    # One lane's state, as attributes: the single-lane view used by tests and tools.
+    size = property(lambda self: sum(lane.size for lane in self.lanes),
+                    doc="slots written so far, over all lanes")
+    cursor = property(lambda self: self.lanes[0].cursor, doc="lane 0's next slot")
+    in_episode = property(lambda self: self.lanes[0].in_episode, doc="lane 0 is mid-episode")
+    pending = property(lambda self: self.lanes[0].pending, doc="lane 0's unfinished n-step transitions")
+
+    def _shift(self, idx: np.ndarray, delta: np.ndarray | int) -> np.ndarray:
+        """Slot ``idx + delta`` within the ring of ``idx``'s lane (elementwise)."""
+        base = idx - idx % self.lane_len
+        return base + (idx - base + delta) % self.lane_len
 
     @staticmethod
     def bytes_needed(capacity: int, frame_shape: tuple[int, ...], dtype: Any) -> int:
@@ -186,10 +221,14 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         """Number of sampleable transitions (approximately; excludes final-frame slots)."""
-        if self.nstep is not None:
-            return int(np.count_nonzero(self.nstep[: self.size]))
-        n = int(self.starts_transition[: self.size].sum())
-        return n - 1 if self.in_episode else n
+        n = 0
+        for lane in self.lanes:
+            written = slice(lane.base, lane.base + lane.size)
+            if self.nstep is not None:
+                n += int(np.count_nonzero(self.nstep[written]))
+            else:
+                n += int(self.starts_transition[written].sum()) - lane.in_episode
+        return n
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -207,8 +246,9 @@ class ReplayBuffer:
     def _newest_frame(self, obs: np.ndarray) -> np.ndarray:
         return obs[-1] if self.frame_stack else obs
 
-    def _write(self, frame, action, reward, discount, starts_transition, episode_start) -> None:
-        i = self.cursor
+    def _write(self, lane: _Lane, frame, action, reward, discount, starts_transition,
+               episode_start) -> None:
+        i = lane.cursor
         self.frames[i] = frame
         self.action[i] = action
         self.reward[i] = reward
@@ -219,8 +259,8 @@ class ReplayBuffer:
             self.nstep[i] = 0
         if self.tree is not None:
             self.tree.set([i], [0.0])  # not sampleable until its bootstrap frame is written
-        self.cursor = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        lane.cursor = lane.base + (i + 1 - lane.base) % self.lane_len
+        lane.size = min(lane.size + 1, self.lane_len)
 
     def add(
         self,
@@ -230,39 +270,49 @@ class ReplayBuffer:
         discount: float,
         next_obs: np.ndarray,
         episode_end: bool,
+        lane: int = 0,
     ) -> None:
-        """Store one transition. ``discount`` is γ^k·(1 − terminated); ``episode_end``
-        (terminated or truncated) means the environment resets after it."""
-        i = self.cursor
-        self._write(self._newest_frame(obs), action, reward, discount, True, not self.in_episode)
+        """Store one transition of environment ``lane``. ``discount`` is
+        γ^k·(1 − terminated); ``episode_end`` (terminated or truncated) means the
+        environment resets after it."""
+        ln = self.lanes[lane]
+        i = ln.cursor
+        self._write(ln, self._newest_frame(obs), action, reward, discount, True, not ln.in_episode)
         if self.n_step > 1:
-            self._fold(i, reward, discount)
-        elif self.in_episode:  # the previous transition's next frame is now written
-            self._ready([(i - 1) % self.capacity])
+            self._fold(ln, i, reward, discount)
+        elif ln.in_episode:  # the previous transition's next frame is now written
+            self._ready([int(self._shift(i, -1))])
         if episode_end:
-            self._write(self._newest_frame(next_obs), 0, 0.0, 0.0, False, False)
-            self.in_episode = False
+            self._write(ln, self._newest_frame(next_obs), 0, 0.0, 0.0, False, False)
+            ln.in_episode = False
             if self.n_step > 1:  # the episode's tail: keep it, bootstrapping from the final frame
-                self._ready([j for j, _ in self.pending], [k for _, k in self.pending])
-                self.pending = []
+                self._ready([j for j, _ in ln.pending], [k for _, k in ln.pending])
+                ln.pending = []
             else:
                 self._ready([i])
         else:
-            self.in_episode = True
+            ln.in_episode = True
 
-    def _fold(self, i: int, reward: float, discount: float) -> None:
+    def add_batch(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
+                  discount: np.ndarray, next_obs: np.ndarray, episode_end: np.ndarray) -> None:
+        """Store one transition per lane: row e of each [N, ...] array goes to lane e."""
+        for e in range(len(self.lanes)):
+            self.add(obs[e], int(action[e]), float(reward[e]), float(discount[e]), next_obs[e],
+                     bool(episode_end[e]), lane=e)
+
+    def _fold(self, lane: _Lane, i: int, reward: float, discount: float) -> None:
         """n-step bookkeeping after writing slot i (its frame is the bootstrap frame
         of the transitions that have folded n rewards already)."""
-        done = [j for j, k in self.pending if k == self.n_step]
+        done = [j for j, k in lane.pending if k == self.n_step]
         if done:
             self._ready(done, [self.n_step] * len(done))
-            self.pending = self.pending[len(done):]
-        for entry in self.pending:
+            lane.pending = lane.pending[len(done):]
+        for entry in lane.pending:
             j = entry[0]
             self.reward[j] += self.discount[j] * reward
             self.discount[j] *= discount
             entry[1] += 1
-        self.pending.append([i, 1])
+        lane.pending.append([i, 1])
 
     def _ready(self, slots: list[int], k: list[int] | None = None) -> None:
         """Mark transitions sampleable (bootstrapping from slot + k); new ones get the
@@ -280,19 +330,23 @@ class ReplayBuffer:
         """
         k = self.frame_stack or 1
         back = np.arange(k)  # 0 = newest
-        starts = self.episode_start[(idx[:, None] - back[None, :]) % self.capacity]  # [B, C]
+        starts = self.episode_start[self._shift(idx[:, None], -back[None, :])]  # [B, C]
         first = np.where(starts.any(axis=1), starts.argmax(axis=1), k - 1)  # [B]
         offsets = np.minimum(back[None, ::-1], first[:, None])  # [B, C]
         return offsets, first
 
     def _valid(self, idx: np.ndarray) -> np.ndarray:
         ok = self.starts_transition[idx].copy()
+        lane = idx // self.lane_len
+        cursor = np.array([ln.cursor for ln in self.lanes])[lane]  # [B]
         if self.nstep is not None:  # still collecting its n rewards
             ok &= self.nstep[idx] > 0
-        elif self.in_episode:  # newest transition: its next frame is not written yet
-            ok &= idx != (self.cursor - 1) % self.capacity
-        oldest = self.cursor if self.size == self.capacity else 0
-        age = (idx - oldest) % self.capacity  # 0 = oldest slot
+        else:  # a lane's newest transition waits for its next frame while mid-episode
+            in_episode = np.array([ln.in_episode for ln in self.lanes])[lane]
+            ok &= ~(in_episode & (idx == self._shift(cursor, -1)))
+        full = np.array([ln.size == self.lane_len for ln in self.lanes])[lane]
+        oldest = np.where(full, cursor, lane * self.lane_len)
+        age = (idx - oldest) % self.lane_len  # 0 = the lane's oldest slot
         _, reach = self._stack_offsets(idx)
         ok &= reach <= age  # the stack's older frames have not been overwritten
         return ok
@@ -301,7 +355,7 @@ class ReplayBuffer:
         if not self.frame_stack:
             return self.frames[idx]
         offsets, _ = self._stack_offsets(idx)
-        return self.frames[(idx[:, None] - offsets) % self.capacity]  # [B, C, H, W]
+        return self.frames[self._shift(idx[:, None], -offsets)]  # [B, C, H, W]
 
     def sample(self, batch_size: int, beta: float = 1.0) -> Batch:
         """Sample ``batch_size`` transitions (with replacement): uniformly, or in
@@ -311,10 +365,18 @@ class ReplayBuffer:
             raise RuntimeError("cannot sample from an empty replay buffer")
         if self.tree is not None:
             return self._sample_prioritized(batch_size, beta)
-        idx = self.rng.integers(0, self.size, batch_size)
+        sizes = np.array([ln.size for ln in self.lanes])
+        ends = np.cumsum(sizes)  # draw u in [0, Σ sizes) and find its lane's slot
+
+        def draw(n: int) -> np.ndarray:
+            u = self.rng.integers(0, ends[-1], n)
+            lane = np.searchsorted(ends, u, side="right")
+            return lane * self.lane_len + u - (ends[lane] - sizes[lane])
+
+        idx = draw(batch_size)
         ok = self._valid(idx)
         while not ok.all():  # rejection: only a handful of slots are ever invalid
-            idx[~ok] = self.rng.integers(0, self.size, int((~ok).sum()))
+            idx[~ok] = draw(int((~ok).sum()))
             ok = self._valid(idx)
         return self.batch_at(idx)
 
@@ -350,7 +412,7 @@ class ReplayBuffer:
         """The transitions starting at slots ``idx``, as a Batch."""
         idx = np.asarray(idx, np.int64)
         step = self.nstep[idx].astype(np.int64) if self.nstep is not None else 1
-        nxt = (idx + step) % self.capacity
+        nxt = self._shift(idx, step)
         return Batch(
             obs=self._gather(idx),
             action=self.action[idx].astype(np.int64),
@@ -364,13 +426,16 @@ class ReplayBuffer:
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, scalars): the written part of every array, and the counters."""
-        arrays = {k: v[: self.size] for k, v in self._arrays().items()}
-        scalars = {"capacity": self.capacity, "cursor": self.cursor, "size": self.size,
-                   "in_episode": self.in_episode}
-        if self.n_step > 1:
-            scalars["pending"] = self.pending
+        # Slots up to the highest one written (one lane: exactly the written ones).
+        end = max(ln.base + ln.size for ln in self.lanes)
+        arrays = {k: v[:end] for k, v in self._arrays().items()}
+        lanes = [{"cursor": ln.cursor, "size": ln.size, "in_episode": ln.in_episode,
+                  "pending": ln.pending} for ln in self.lanes]
+        scalars = {"capacity": self.capacity, **lanes[0]}
+        if len(lanes) > 1:
+            scalars["lanes"] = lanes
         if self.tree is not None:
-            arrays["priority"] = self.tree.get(np.arange(self.size))
+            arrays["priority"] = self.tree.get(np.arange(end))
             scalars["max_priority"] = self.max_priority
         return arrays, scalars
 
@@ -379,18 +444,23 @@ class ReplayBuffer:
             raise DeepQError(
                 f"checkpoint replay has capacity {scalars['capacity']}, config says {self.capacity}"
             )
-        size = int(scalars["size"])
+        lanes = scalars.get("lanes", [scalars])  # one lane: its state is at the top level
+        if len(lanes) != len(self.lanes):
+            raise DeepQError(f"checkpoint replay holds {len(lanes)} environments' streams, "
+                             f"config says {len(self.lanes)}")
+        for ln, saved in zip(self.lanes, lanes):
+            ln.cursor, ln.size = int(saved["cursor"]), int(saved["size"])
+            ln.in_episode = bool(saved["in_episode"])
+            ln.pending = [[int(j), int(k)] for j, k in saved.get("pending", [])]
+        end = max(ln.base + ln.size for ln in self.lanes)
         for name, target in self._arrays().items():
             src = arrays[name]
-            if src.shape != (size, *target.shape[1:]) or src.dtype != target.dtype:
+            if src.shape != (end, *target.shape[1:]) or src.dtype != target.dtype:
                 raise DeepQError(f"checkpoint replay array '{name}' has shape {src.shape} "
-                                 f"{src.dtype}, expected {(size, *target.shape[1:])} {target.dtype}")
-            target[:size] = src
-        self.cursor, self.size = int(scalars["cursor"]), size
-        self.in_episode = bool(scalars["in_episode"])
-        self.pending = [[int(j), int(k)] for j, k in scalars.get("pending", [])]
+                                 f"{src.dtype}, expected {(end, *target.shape[1:])} {target.dtype}")
+            target[:end] = src
         if self.tree is not None:
             leaves = np.zeros(self.capacity)
-            leaves[:size] = arrays["priority"]
+            leaves[:end] = arrays["priority"]
             self.tree.rebuild(leaves)
             self.max_priority = float(scalars["max_priority"])
