@@ -37,10 +37,12 @@ EPSILON_SCHEDULES: dict[str, Callable[[int, float, float, float], float]] = {
 }
 
 
-def episode_seed(seed: int, stream: int, episode: int) -> int:
-    """A reset seed for each (run seed, stream, episode): training and evaluation
-    environments use different streams so they never replay each other's episodes."""
-    return int(np.random.SeedSequence([seed, stream, episode]).generate_state(1)[0])
+def episode_seed(seed: int, stream: int, episode: int, lane: int = 0) -> int:
+    """A reset seed for each (run seed, stream, episode, lane): training and evaluation
+    environments use different streams so they never replay each other's episodes, and
+    the environments stepped side by side in one stream are lanes 0, 1, …"""
+    entropy = [seed, stream, episode] + ([lane] if lane else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class EpsilonGreedy:
@@ -54,24 +56,42 @@ class EpsilonGreedy:
         self.device = torch.device(device)
 
     @torch.no_grad()
-    def greedy(self, obs: np.ndarray) -> int:
-        # Acting at batch 1 stays in fp32 (faster than bf16 on CPU at this size) and on one
-        # CPU thread: a 2-thread OpenMP pass is no faster at batch 1 and, when another
-        # process holds a core, its spinning barrier makes each pass 20–100× slower.
+    def greedy_batch(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions [N] for observations [N, ...], in one forward pass."""
+        # Acting at small batches stays in fp32 (faster than bf16 on CPU at this size) and
+        # on one CPU thread: a 2-thread OpenMP pass is no faster at batch 1 and, when
+        # another process holds a core, its spinning barrier makes each pass 20–100× slower.
         threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         if threads > 1:
             torch.set_num_threads(1)
         try:
-            q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))  # [1, A]
+            q = self.q_net(torch.as_tensor(obs, device=self.device))  # [N, A]
         finally:
             if threads > 1:
                 torch.set_num_threads(threads)
-        return int(q.argmax(dim=1))
+        return q.argmax(dim=1).cpu().numpy()
+
+    def greedy(self, obs: np.ndarray) -> int:
+        return int(self.greedy_batch(np.asarray(obs)[None])[0])
 
     def __call__(self, obs: np.ndarray, epsilon: float) -> int:
         if self.rng.random() < epsilon:
             return int(self.rng.integers(self.n_actions))
         return self.greedy(obs)
+
+    def batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """Actions [N] for observations [N, ...]: each uniform with probability ε (drawn
+        in row order, as N calls would draw them), the rest greedy from one forward pass."""
+        actions = np.zeros(len(obs), np.int64)
+        greedy = np.zeros(len(obs), bool)
+        for e in range(len(obs)):
+            if self.rng.random() < epsilon:
+                actions[e] = self.rng.integers(self.n_actions)
+            else:
+                greedy[e] = True
+        if greedy.any():
+            actions[greedy] = self.greedy_batch(obs[greedy])
+        return actions
 
 
 class Rollout:
@@ -81,26 +101,35 @@ class Rollout:
     terminated (no bootstrap) while the game goes on (DeepMind's Atari setting).
     """
 
-    def __init__(self, env: gym.Env, seed: int, stream: int = 0, life_loss_terminal: bool = False):
+    def __init__(self, env: gym.Env, seed: int, stream: int = 0, life_loss_terminal: bool = False,
+                 lane: int = 0):
         self.env = env
         self.seed = seed
         self.stream = stream
+        self.lane = lane  # which of the environments stepped side by side in this stream
         self.life_loss_terminal = life_loss_terminal
         self.episode = 0  # episodes started so far
         self.actions: list[int] = []  # actions since the last reset
         self.obs: np.ndarray | None = None  # None: reset before the next step
 
     def _reset(self) -> None:
-        self.obs, _ = self.env.reset(seed=episode_seed(self.seed, self.stream, self.episode))
+        self.obs, _ = self.env.reset(seed=episode_seed(self.seed, self.stream, self.episode, self.lane))
         self.episode += 1
         self.actions = []
 
     def step(self, act: Callable[[np.ndarray], int]) -> Step:
         """Choose an action with ``act(obs)``, step, and return what happened."""
+        return self.act(int(act(self.observe())))
+
+    def observe(self) -> np.ndarray:
+        """The observation the next action is chosen from (resetting if needed)."""
         if self.obs is None:
             self._reset()
-        obs = self.obs
-        action = int(act(obs))
+        return self.obs
+
+    def act(self, action: int) -> Step:
+        """Step with ``action`` from ``observe()``'s observation; return what happened."""
+        obs = self.observe()
         next_obs, reward, terminated, truncated, info = self.env.step(action)
         self.actions.append(action)
         episode_end = bool(terminated or truncated)

@@ -293,9 +293,9 @@ class ReplayBuffer:
         else:
             ln.in_episode = True
 
-    def add_batch(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
-                  discount: np.ndarray, next_obs: np.ndarray, episode_end: np.ndarray) -> None:
-        """Store one transition per lane: row e of each [N, ...] array goes to lane e."""
+    def add_batch(self, obs, action, reward, discount, next_obs, episode_end) -> None:
+        """Store one transition per lane: item e of each length-N sequence (or row e of
+        each [N, ...] array) goes to lane e."""
         for e in range(len(self.lanes)):
             self.add(obs[e], int(action[e]), float(reward[e]), float(discount[e]), next_obs[e],
                      bool(episode_end[e]), lane=e)

@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,12 @@ class RunConfig:
                                   "the end and on interrupt (steps)", min=0)
     keep_checkpoints: int = param(1, "checkpoints kept on disk (newest)", min=1)
     save_replay: bool = param(True, "store the replay in checkpoints (needed for exact resume)")
+    # acting: several environments side by side
+    num_envs: int = param(1, "training environments stepped side by side, their actions chosen "
+                          "by one forward pass; a step of all of them counts num_envs steps", min=1)
+    overlap: bool = param(False, "step the environments in a second thread while the learner "
+                          "takes the updates due for those steps (which then cannot sample the "
+                          "num_envs transitions still being collected)")
     # speed (none of these changes what is learned beyond floating-point rounding)
     threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0)
     precision: str = param("auto", "network passes of DQN's update (the other algorithms run "
@@ -200,7 +207,8 @@ class Learner:
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         # The parts of the run, built in one place:
-        self.env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
+        self.envs = [envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max) for _ in range(cfg.num_envs)]
+        self.env = self.envs[0]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.env)
         self.n_actions = int(self.env.action_space.n)
         self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
@@ -218,10 +226,12 @@ class Learner:
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
         self.policy = agent.EpsilonGreedy(_ActionValues(self.action_values), self.n_actions,
                                           np.random.default_rng([cfg.seed, 1]), self.device)
-        self.rollout = agent.Rollout(self.env, cfg.seed, stream=0,
-                                     life_loss_terminal=cfg.life_loss_terminal)
+        self.rollouts = [agent.Rollout(env, cfg.seed, stream=0, lane=e,
+                                       life_loss_terminal=cfg.life_loss_terminal)
+                         for e, env in enumerate(self.envs)]
+        self.rollout = self.rollouts[0]
         self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
-        ReplayBuffer.check_sizes(cfg.buffer_size, cfg.n_step)  # fail now, not when learning starts
+        ReplayBuffer.check_sizes(cfg.buffer_size, cfg.n_step, cfg.num_envs)  # fail now, not when learning starts
         self.replay: ReplayBuffer | None = None  # allocated when learning starts
         self._eval_env = None
         # Counters and running statistics (all saved in checkpoints).
@@ -275,7 +285,7 @@ class Learner:
             self.replay = ReplayBuffer(c.buffer_size, self.obs_shape, self.obs_dtype,
                                        self.frame_stack, self.replay_rng, n_step=c.n_step,
                                        prioritized=c.prioritized, alpha=c.per_alpha,
-                                       priority_eps=c.per_eps)
+                                       priority_eps=c.per_eps, lanes=c.num_envs)
         return self.replay
 
     def _batch(self) -> dict[str, torch.Tensor]:
@@ -329,23 +339,39 @@ class Learner:
         recent = deque(self.episode_returns[-c.stop_window:], maxlen=c.stop_window)
         started = time.perf_counter()
         window_start, window_step = started, self.step
+        n = c.num_envs
+        collector = ThreadPoolExecutor(1, thread_name_prefix="deepq-envs") if c.overlap else None
+
+        def crossed(period: int) -> bool:  # did this step of all environments pass a multiple?
+            return self.step // period > (self.step - n) // period
+
         try:
             while self.step < end and not self._stop:
                 eps = self.epsilon()
-                s = self.rollout.step(lambda obs: self.policy(obs, eps))
-                self.step += 1
-                reward = float(np.sign(s.reward)) if c.clip_rewards else s.reward
-                discount = c.gamma * (1.0 - float(s.terminated))  # truncation keeps γ
-                replay.add(s.obs, s.action, reward, discount, s.next_obs, s.episode_end)
-
-                if self.step > c.learn_start and self.step % c.train_freq == 0:
-                    self.train_step()
-                if self.step % c.target_sync == 0:
+                obs = np.stack([r.observe() for r in self.rollouts])  # [N, *obs_shape]
+                actions = self.policy.batch(obs, eps)  # [N]
+                self.step += n
+                # updates due: one per train_freq steps after learn_start, counted per env step
+                due = self.step // c.train_freq - max(self.step - n, c.learn_start) // c.train_freq
+                if collector is None:
+                    steps = self._step_envs(actions)
+                    self._store(replay, steps)
+                    for _ in range(max(due, 0)):
+                        self.train_step()
+                else:  # the environments step in the collector thread while the learner updates
+                    stepping = collector.submit(self._step_envs, actions)
+                    for _ in range(max(due, 0)):
+                        self.train_step()
+                    steps = stepping.result()
+                    self._store(replay, steps)
+                if crossed(c.target_sync):
                     targets.polyak_update(self.target_net, self.q_net, c.tau)
 
                 now = time.perf_counter()
                 wall = self.wall_time + (now - started)
-                if s.episode_end:
+                for s in steps:
+                    if not s.episode_end:
+                        continue
                     self.episode_returns.append(s.episode_return)
                     recent.append(s.episode_return)
                     if logger:
@@ -353,23 +379,23 @@ class Learner:
                     if (c.stop_on == "train" and c.stop_return is not None
                             and len(recent) == c.stop_window and np.mean(recent) >= c.stop_return):
                         solved = True
-                if self.step % c.log_every == 0 and self._loss_count and logger:
+                if crossed(c.log_every) and self._loss_count and logger:
                     sps = (self.step - window_step) / max(now - window_start, 1e-9)
                     logger.train(self.step, self.update, wall, self._loss_sum / self._loss_count,
                                  self._q_sum / self._loss_count, eps, sps)
                     window_start, window_step = now, self.step
-                if self.step % c.log_every == 0:
+                if crossed(c.log_every):
                     self._loss_sum = self._q_sum = 0.0
                     self._loss_count = 0
-                if c.eval_every and self.step % c.eval_every == 0:
+                if c.eval_every and crossed(c.eval_every):
                     self.last_eval = float(np.mean(self.evaluate()))
                     if logger:
                         logger.eval(self.step, self.update, wall, self.last_eval)
                     if c.stop_on == "eval" and c.stop_return is not None and self.last_eval >= c.stop_return:
                         solved = True
                 if logger:
-                    logger.progress(1, float(np.mean(recent)) if recent else None)
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and self.run_dir:
+                    logger.progress(n, float(np.mean(recent)) if recent else None)
+                if c.checkpoint_every and crossed(c.checkpoint_every) and self.run_dir:
                     self.wall_time, started = wall, now
                     self.save(self.run_dir / "checkpoints")
                 if solved:
@@ -382,6 +408,9 @@ class Learner:
             if logger:
                 logger.close()
             raise
+        finally:
+            if collector is not None:
+                collector.shutdown()
         self.wall_time += time.perf_counter() - started
         restore()
         if self.run_dir is not None:
@@ -395,6 +424,20 @@ class Learner:
             plot.plot_runs([self.run_dir], self.run_dir / "plot.png")
         self._stop = False
         return solved
+
+    def _step_envs(self, actions: np.ndarray) -> list:
+        """Step environment e with ``actions[e]``; returns their ``Step``s in order."""
+        return [r.act(int(a)) for r, a in zip(self.rollouts, actions)]
+
+    def _store(self, replay: ReplayBuffer, steps: list) -> None:
+        """Write one step of every environment into its replay lane."""
+        c = self.cfg
+        reward = np.array([s.reward for s in steps], np.float64)  # [N]
+        replay.add_batch(
+            obs=[s.obs for s in steps], action=[s.action for s in steps],
+            reward=np.sign(reward) if c.clip_rewards else reward,
+            discount=[c.gamma * (1.0 - float(s.terminated)) for s in steps],  # truncation keeps γ
+            next_obs=[s.next_obs for s in steps], episode_end=[s.episode_end for s in steps])
 
     def _install_signal_handlers(self):
         """SIGINT/SIGTERM ask the loop to stop; a second signal aborts at once."""
@@ -431,6 +474,7 @@ class Learner:
             "optimizer": opt_meta,
             "replay": replay_meta,
             "rollout": self.rollout.state_dict(),
+            **({"rollouts": [r.state_dict() for r in self.rollouts]} if len(self.rollouts) > 1 else {}),
             "rng": {"python": random.getstate(), "torch": torch.get_rng_state().tolist(),
                     "replay": self.replay_rng.bit_generator.state,
                     "policy": self.policy.rng.bit_generator.state},
@@ -501,4 +545,9 @@ class Learner:
         self.policy.rng.bit_generator.state = state["rng"]["policy"]
         if replay and state["replay"] is not None:
             self._ensure_replay().load_state_dict(arrays, state["replay"])
-        self.rollout.load_state_dict(state["rollout"])
+        saved = state.get("rollouts", [state["rollout"]])
+        if len(saved) != len(self.rollouts):
+            raise DeepQError(f"the checkpoint holds {len(saved)} environments' episodes, "
+                             f"the config {len(self.rollouts)}")
+        for rollout, rollout_state in zip(self.rollouts, saved):
+            rollout.load_state_dict(rollout_state)
