@@ -15,9 +15,9 @@ quantile fractions τ as a second input (Dabney et al. 2018b).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import copy
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -34,6 +34,25 @@ def scale_frames(obs: torch.Tensor) -> torch.Tensor:
     device = obs.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
     return obs.to(dtype) * (1.0 / 255.0)
+
+
+def autocast_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A gradient-free copy of ``net`` whose convolution and linear weights are stored in
+    ``dtype`` (``Fp32Linear`` outputs stay fp32). Under autocast to ``dtype`` it computes
+    exactly what ``net`` computes, without casting the weights on each pass."""
+    low = copy.deepcopy(net).requires_grad_(False)
+    for m in low.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, Fp32Linear):
+            m.to(dtype)
+    return low
+
+
+@torch.no_grad()
+def copy_weights(dst: nn.Module, src: nn.Module) -> None:
+    """Copy ``src``'s parameters and buffers into ``dst`` (same layout), casting each to
+    the dtype ``dst`` holds."""
+    for d, s in zip(dst.state_dict().values(), src.state_dict().values()):
+        d.copy_(s)
 
 
 class Fp32Linear(nn.Linear):

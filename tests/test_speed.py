@@ -56,3 +56,34 @@ def test_q_value_layer_stays_fp32_under_autocast():
     q32 = net(x)
     assert torch.allclose(q, q32, rtol=0.05, atol=0.05)
     assert not torch.equal(q.to(torch.bfloat16).float(), q)
+
+
+def test_frames_go_to_bf16_exactly_as_an_fp32_copy_would_round():
+    frames = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        direct = networks.scale_frames(frames)
+    assert direct.dtype == torch.bfloat16
+    assert torch.equal(direct, (frames.float() / 255.0).to(torch.bfloat16))
+    assert networks.scale_frames(frames).dtype == torch.float32  # no autocast: fp32
+
+
+def test_bf16_target_copy_computes_what_autocast_computes_and_follows_syncs():
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    for dueling in (False, True):
+        torch.manual_seed(0)
+        net = networks.build((4, 84, 84), 6, (64,), dueling=dueling)
+        low = networks.autocast_copy(net, torch.bfloat16)
+        assert {p.dtype for p in low.parameters()} == {torch.bfloat16, torch.float32}  # fp32 outputs
+        x = _batch()["next_obs"]
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(net(x), low(x))
+    cfg = config.override(PRESETS["pong"].config, {"precision": "bf16", "learn_start": 10**9})
+    m = DQN(cfg, tensorboard=False)
+    with torch.no_grad():
+        for p in m.q_net.parameters():
+            p.add_(0.01)
+    m.sync_target()  # the copy follows the fp32 target network
+    for lo, hi in zip(m.target_fn.parameters(), m.target_net.parameters()):
+        assert torch.equal(lo, hi.to(lo.dtype))
