@@ -12,6 +12,11 @@ updates/s alone, environment+acting steps/s alone, and the machine's limit for t
 setting, min(acting alone, learning alone × train_freq), which is what a loop that
 overlaps acting and learning perfectly could reach.
 
+deepq's own speed settings per setting are in ``DEEPQ_SPEED`` (``--set KEY=VALUE`` adds
+to them): with an update every 4 steps, 4 environments stepped side by side in a
+collector thread while the learner updates; with an update every step, the plain loop
+(there the overlap thread only steals the learner's cores).
+
 The machine drifts by ±25% over minutes: compare numbers only within one run.
 """
 
@@ -26,24 +31,26 @@ import sys
 import time
 
 PREFILL = 1_000  # random steps before learning starts (not timed)
+# deepq's speed settings per train_freq (not hyperparameters: what is learned is the same)
+DEEPQ_SPEED = {1: {}, 4: {"num_envs": 4, "overlap": True}}
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_deepq(train_freq: int, steps: int, precision: str) -> dict:
+def worker_deepq(train_freq: int, steps: int, speed: dict) -> dict:
     from deepq import DQN, config
     from deepq.presets import PRESETS
 
     cfg = config.override(PRESETS["pong"].config, {
         "learn_start": PREFILL, "train_freq": train_freq, "buffer_size": 100_000, "batch_size": 32,
-        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "precision": precision})
+        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, **speed})
     model = DQN(cfg)
     model.learn(PREFILL)
-    t = time.perf_counter()
+    t, start = time.perf_counter(), model.step
     model.learn(steps)
-    sps = steps / (time.perf_counter() - t)
+    sps = (model.step - start) / (time.perf_counter() - t)
     return {"steps_per_sec": sps, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -70,14 +77,14 @@ def worker_sb3(train_freq: int, steps: int) -> dict:
     return {"steps_per_sec": sps, "peak_rss_mb": _peak_rss_mb()}
 
 
-def worker_learner(updates: int, precision: str) -> dict:
+def worker_learner(updates: int, speed: dict) -> dict:
     """deepq's update alone on a filled replay: updates/s at batch 32."""
     from deepq import DQN, config
     from deepq.presets import PRESETS
 
     cfg = config.override(PRESETS["pong"].config, {
         "learn_start": 10**9, "buffer_size": 100_000, "eval_every": 0, "checkpoint_every": 0,
-        "stop_return": None, "precision": precision})
+        "stop_return": None, **speed})
     model = DQN(cfg)
     model.learn(2_000)
     for _ in range(10):
@@ -88,19 +95,19 @@ def worker_learner(updates: int, precision: str) -> dict:
     return {"updates_per_sec": updates / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
 
 
-def worker_acting(steps: int) -> dict:
+def worker_acting(steps: int, speed: dict) -> dict:
     """Environment stepping plus ε-greedy acting (ε = 0.01: almost every step runs the CNN)."""
     from deepq import DQN, config
     from deepq.presets import PRESETS
 
     cfg = config.override(PRESETS["pong"].config, {
         "learn_start": 10**9, "buffer_size": 100_000, "eval_every": 0, "checkpoint_every": 0,
-        "stop_return": None, "eps_start": 0.01, "eps_final": 0.01})
+        "stop_return": None, "eps_start": 0.01, "eps_final": 0.01, **speed})
     model = DQN(cfg)
     model.learn(200)
-    t = time.perf_counter()
+    t, start = time.perf_counter(), model.step
     model.learn(steps)
-    return {"steps_per_sec": steps / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
+    return {"steps_per_sec": (model.step - start) / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
 
 
 def run_worker(args: list[str]) -> dict:
@@ -114,31 +121,36 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3, help="paired rounds per setting")
     p.add_argument("--steps", type=int, default=1500, help="timed env steps per measurement")
-    p.add_argument("--precision", default="auto", help="deepq precision (auto | fp32 | bf16)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a deepq config value for both settings, e.g. precision=fp32")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         kind, *rest = args.worker
-        fn = {"deepq": lambda: worker_deepq(int(rest[0]), int(rest[1]), rest[2]),
+        fn = {"deepq": lambda: worker_deepq(int(rest[0]), int(rest[1]), json.loads(rest[2])),
               "sb3": lambda: worker_sb3(int(rest[0]), int(rest[1])),
-              "learner": lambda: worker_learner(int(rest[0]), rest[1]),
-              "acting": lambda: worker_acting(int(rest[0]))}[kind]
+              "learner": lambda: worker_learner(int(rest[0]), json.loads(rest[1])),
+              "acting": lambda: worker_acting(int(rest[0]), json.loads(rest[1]))}[kind]
         print(json.dumps(fn()))
         return
 
     import torch
 
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, deepq precision {args.precision}")
-    learner = run_worker(["learner", "300", args.precision])
-    acting = run_worker(["acting", "3000"])
-    print(f"learner alone: {learner['updates_per_sec']:.1f} updates/s (batch 32); "
-          f"acting alone: {acting['steps_per_sec']:.0f} env steps/s")
+    from deepq import config
+
+    extra = config.parse_set(args.set)
+    speed = {tf: {**s, **extra} for tf, s in DEEPQ_SPEED.items()}
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
+    learner = run_worker(["learner", "300", json.dumps(extra)])
+    print(f"learner alone: {learner['updates_per_sec']:.1f} updates/s (batch 32)", flush=True)
     rows = []
     for train_freq in (1, 4):
+        acting = run_worker(["acting", "3000", json.dumps(speed[train_freq])])
+        print(f"train_freq={train_freq}: acting alone {acting['steps_per_sec']:.0f} env steps/s", flush=True)
         ratios, ours, theirs, rss_ours, rss_theirs = [], [], [], [], []
         for r in range(args.rounds):
-            a = run_worker(["deepq", str(train_freq), str(args.steps), args.precision])
+            a = run_worker(["deepq", str(train_freq), str(args.steps), json.dumps(speed[train_freq])])
             b = run_worker(["sb3", str(train_freq), str(args.steps)])
             ours.append(a["steps_per_sec"])
             theirs.append(b["steps_per_sec"])
@@ -150,16 +162,16 @@ def main() -> None:
         limit_overlap = min(acting["steps_per_sec"], learner["updates_per_sec"] * train_freq)
         limit_serial = 1 / (1 / acting["steps_per_sec"] + 1 / (learner["updates_per_sec"] * train_freq))
         rows.append((train_freq, statistics.median(ours), statistics.median(theirs),
-                     statistics.median(ratios), max(rss_ours), max(rss_theirs), limit_overlap, limit_serial))
+                     statistics.median(ratios), max(rss_ours), max(rss_theirs), acting["steps_per_sec"],
+                     limit_overlap, limit_serial))
     print()
     print("| updates | deepq steps/s | SB3 steps/s | ratio (median) | deepq peak RSS | SB3 peak RSS "
-          "| limit, overlapped | limit, serial | deepq / serial limit |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for tf, o, t, ratio, ro, rt, lo, ls in rows:
+          "| acting alone | limit (overlapped) | deepq / limit | limit, serial |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for tf, o, t, ratio, ro, rt, act, lo, ls in rows:
         print(f"| every {tf} step{'s' if tf > 1 else ''} | {o:.1f} | {t:.1f} | {ratio:.2f}× | {ro:.0f} MB | "
-              f"{rt:.0f} MB | {lo:.1f} | {ls:.1f} | {o / ls:.0%} |")
-    print(f"\nlearner alone {learner['updates_per_sec']:.1f} updates/s; "
-          f"acting alone {acting['steps_per_sec']:.0f} steps/s")
+              f"{rt:.0f} MB | {act:.0f} | {lo:.1f} | {o / lo:.0%} | {ls:.1f} |")
+    print(f"\nlearner alone {learner['updates_per_sec']:.1f} updates/s at batch 32")
 
 
 if __name__ == "__main__":
