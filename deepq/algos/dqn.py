@@ -44,7 +44,7 @@ class DQNConfig(RunConfig):
 
 def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
               batch: dict[str, torch.Tensor], cfg: DQNConfig,
-              amp_dtype: torch.dtype | None = None) -> tuple[float, float, np.ndarray | None]:
+              amp_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """One gradient step on the DQN loss; returns (loss, mean Q, |TD error| [B] when the
     batch carries importance weights, for the new priorities, else None).
 
@@ -73,7 +73,7 @@ def td_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: to
     else:
         loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
     gradient_step(loss, optimizer, q_net, cfg)
-    return loss.item(), q.detach().mean().item(), td_abs
+    return loss.detach(), q.detach().mean(), td_abs
 
 
 class DQN(Learner):
@@ -90,5 +90,5 @@ class DQN(Learner):
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         return self.q_net(obs)  # [B, A]
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return td_update(self.q_fn, self.target_fn, self.optimizer, batch, self.cfg, self.amp_dtype)

@@ -51,7 +51,7 @@ class IQNConfig(RunConfig):
 
 
 def iqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               batch: dict[str, torch.Tensor], cfg: IQNConfig) -> tuple[float, float, np.ndarray | None]:
+               batch: dict[str, torch.Tensor], cfg: IQNConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """One gradient step on the IQN loss; returns (loss, mean Q, quantile loss [B] when
     the batch carries importance weights, for the new priorities, else None)."""
     b = batch["action"].shape[0]
@@ -71,7 +71,7 @@ def iqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: t
     per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
     loss, priorities = batch_mean(per_sample, batch)  # weighted when prioritized
     gradient_step(loss, optimizer, q_net, cfg)
-    return loss.item(), theta.detach().mean().item(), priorities
+    return loss.detach(), theta.detach().mean(), priorities
 
 
 class IQN(Learner):
@@ -90,5 +90,5 @@ class IQN(Learner):
         taus = torch.rand(obs.shape[0], self.cfg.n_tau_act, device=obs.device)  # [B, K]
         return self.q_net(obs, taus).mean(2)  # [B, A]
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return iqn_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg)

@@ -7,7 +7,9 @@ small class that says three things:
 
     build_network()        the online network (the target network is its copy)
     action_values(obs)     Q-values [B, A] for acting greedily
-    train_on(batch)        one gradient step → (loss, mean Q, priorities [B] or None)
+    train_on(batch)        one gradient step → (loss, mean Q, priorities [B] or None); loss
+                           and mean Q stay 0-d tensors on the device, so a CUDA update
+                           never waits for the GPU (they are read when a log row is written)
 
 The loop is written once, here: acting with ε-greedy (ε = 0 with noisy nets), n-step
 and prioritized replay, target syncs, logging, evaluation, stopping, checkpoints, and
@@ -192,7 +194,7 @@ class Learner:
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         raise NotImplementedError
 
     def __init__(self, cfg: Any, run_dir: str | Path | None = None, *,
@@ -313,15 +315,15 @@ class Learner:
             "index": torch.from_numpy(b.index),  # [B] replay slots, stay on the host
         }
 
-    def train_step(self) -> float:
-        """Sample a batch and take one gradient step; returns the loss."""
+    def train_step(self) -> torch.Tensor:
+        """Sample a batch and take one gradient step; returns the loss (a 0-d tensor)."""
         batch = self._batch()
         loss, q_mean, priorities = self.train_on(batch)
         if priorities is not None:
             self.replay.update_priorities(batch["index"].numpy(), priorities)
         self.update += 1
-        self._loss_sum += loss
-        self._q_sum += q_mean
+        self._loss_sum = self._loss_sum + loss.double()  # summed on the device, read at log time
+        self._q_sum = self._q_sum + q_mean.double()
         self._loss_count += 1
         return loss
 
@@ -387,8 +389,8 @@ class Learner:
                         solved = True
                 if crossed(c.log_every) and self._loss_count and logger:
                     sps = (self.step - window_step) / max(now - window_start, 1e-9)
-                    logger.train(self.step, self.update, wall, self._loss_sum / self._loss_count,
-                                 self._q_sum / self._loss_count, eps, sps)
+                    logger.train(self.step, self.update, wall, float(self._loss_sum) / self._loss_count,
+                                 float(self._q_sum) / self._loss_count, eps, sps)
                     window_start, window_step = now, self.step
                 if crossed(c.log_every):
                     self._loss_sum = self._q_sum = 0.0
@@ -482,7 +484,7 @@ class Learner:
                          "evaluations": self.evaluations, "wall_time": self.wall_time},
             "episode_returns": self.episode_returns,
             "last_eval": self.last_eval,
-            "loss_window": [self._loss_sum, self._q_sum, self._loss_count],
+            "loss_window": [float(self._loss_sum), float(self._q_sum), self._loss_count],
             "optimizer": opt_meta,
             "replay": replay_meta,
             "rollout": self.rollout.state_dict(),

@@ -49,7 +49,7 @@ class MunchausenConfig(RunConfig):
 
 
 def munchausen_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      batch: dict[str, torch.Tensor], cfg: MunchausenConfig) -> tuple[float, float, np.ndarray | None]:
+                      batch: dict[str, torch.Tensor], cfg: MunchausenConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """One gradient step on the M-DQN loss; returns (loss, mean Q, |TD error| [B] when
     the batch carries importance weights, for the new priorities, else None)."""
     q = q_net(batch["obs"])  # [B, A]
@@ -66,7 +66,7 @@ def munchausen_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optim
     else:
         loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
     gradient_step(loss, optimizer, q_net, cfg)
-    return loss.item(), q.detach().mean().item(), td_abs
+    return loss.detach(), q.detach().mean(), td_abs
 
 
 class MunchausenDQN(Learner):
@@ -85,5 +85,5 @@ class MunchausenDQN(Learner):
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         return self.q_net(obs)  # [B, A]
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return munchausen_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg)

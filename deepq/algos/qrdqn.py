@@ -46,7 +46,7 @@ class QRDQNConfig(RunConfig):
 
 def qrdqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  batch: dict[str, torch.Tensor], cfg: QRDQNConfig,
-                 taus: torch.Tensor) -> tuple[float, float, np.ndarray | None]:
+                 taus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """One gradient step on the QR-DQN loss; returns (loss, mean Q, quantile loss [B]
     when the batch carries importance weights, for the new priorities, else None)."""
     arange = torch.arange(batch["action"].shape[0], device=batch["action"].device)
@@ -63,7 +63,7 @@ def qrdqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer:
     per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
     loss, priorities = batch_mean(per_sample, batch)  # weighted when prioritized
     gradient_step(loss, optimizer, q_net, cfg)
-    return loss.item(), theta.detach().mean().item(), priorities
+    return loss.detach(), theta.detach().mean(), priorities
 
 
 class QRDQN(Learner):
@@ -83,5 +83,5 @@ class QRDQN(Learner):
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         return self.q_net(obs).mean(2)  # [B, A]
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return qrdqn_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg, self.taus)

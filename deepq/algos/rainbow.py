@@ -55,7 +55,7 @@ class RainbowConfig(RunConfig):
 
 def rainbow_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    batch: dict[str, torch.Tensor], cfg: RainbowConfig,
-                   support: torch.Tensor) -> tuple[float, float, np.ndarray | None]:
+                   support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """One gradient step on the Rainbow loss; returns (loss, mean Q, cross-entropy [B]
     when the batch carries importance weights, for the new priorities, else None)."""
     arange = torch.arange(batch["action"].shape[0], device=batch["action"].device)
@@ -72,7 +72,7 @@ def rainbow_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimize
     cross_entropy = -(target_p * log_p_a).sum(1)  # [B]
     loss, priorities = batch_mean(cross_entropy, batch)  # weighted when prioritized
     gradient_step(loss, optimizer, q_net, cfg)
-    return loss.item(), (log_p.detach().exp() * support).sum(2).mean().item(), priorities
+    return loss.detach(), (log_p.detach().exp() * support).sum(2).mean(), priorities
 
 
 class Rainbow(Learner):
@@ -92,5 +92,5 @@ class Rainbow(Learner):
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         return (F.softmax(self.q_net(obs), dim=2) * self.support).sum(2)  # [B, A]
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, np.ndarray | None]:
+    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return rainbow_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg, self.support)
