@@ -173,6 +173,68 @@ class Rollout:
             self.actions = [int(a) for a in state["actions"]]
 
 
+class SideBySide:
+    """N ``Rollout``s stepped as one batch, in this process (exact resume)."""
+
+    def __init__(self, rollouts: list[Rollout]):
+        self.rollouts = rollouts
+
+    def observe(self) -> np.ndarray:
+        return np.stack([r.observe() for r in self.rollouts])  # [N, *obs_shape]
+
+    def step(self, actions: np.ndarray) -> list[Step]:
+        return [r.act(int(a)) for r, a in zip(self.rollouts, actions)]
+
+
+class PoolRollout:
+    """N environments of an EnvPool (``envs.make_pool``) stepped as one batch, with the
+    same ``Step`` bookkeeping as ``Rollout``: ``life_loss_terminal`` turns a lost life
+    into ``terminated``, the final observation of an episode is its ``next_obs``, and a
+    finished environment is reset at once (by id) so every step yields N transitions.
+
+    EnvPool seeds each environment once, at creation: a checkpoint cannot restore its
+    episodes, so a resumed run starts new ones (``Learner`` cuts the replay's
+    unfinished episodes). The Gymnasium backend (``SideBySide``) resumes exactly.
+    """
+
+    def __init__(self, pool, life_loss_terminal: bool = False):
+        self.pool = pool
+        self.life_loss_terminal = life_loss_terminal
+        self.obs: np.ndarray | None = None
+
+    def observe(self) -> np.ndarray:
+        if self.obs is None:
+            obs, info = self.pool.reset()
+            self.obs, self.lives = np.array(obs), np.array(info["lives"])
+            self.returns = np.zeros(len(obs))
+            self.lengths = np.zeros(len(obs), np.int64)
+        return self.obs
+
+    def step(self, actions: np.ndarray) -> list[Step]:
+        obs = self.observe()
+        next_obs, reward, terminated, truncated, info = self.pool.step(np.asarray(actions))
+        next_obs, lives = np.array(next_obs), np.array(info["lives"])
+        life_lost = lives < self.lives
+        ended = np.asarray(terminated | truncated)
+        self.returns += reward
+        self.lengths += 1
+        steps = []
+        for e in range(len(obs)):
+            steps.append(Step(
+                obs=obs[e], action=int(actions[e]), reward=float(reward[e]), next_obs=next_obs[e],
+                terminated=bool(terminated[e] or (self.life_loss_terminal and life_lost[e])),
+                truncated=bool(truncated[e] and not terminated[e]), episode_end=bool(ended[e]),
+                episode_return=float(self.returns[e]) if ended[e] else None,
+                episode_length=int(self.lengths[e]) if ended[e] else None))
+        self.obs, self.lives = next_obs.copy(), lives
+        if ended.any():  # reset the finished environments now, by id
+            ids = np.flatnonzero(ended)
+            first, reset_info = self.pool.reset(ids)
+            self.obs[ids], self.lives[ids] = first, reset_info["lives"]
+            self.returns[ids], self.lengths[ids] = 0.0, 0
+        return steps
+
+
 def evaluate(env: gym.Env, act: Callable[[np.ndarray], int], episodes: int, seed: int,
              stream: int) -> list[float]:
     """Run ``episodes`` whole episodes with ``act`` and return their raw scores."""

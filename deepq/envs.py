@@ -127,3 +127,29 @@ def obs_info(env: gym.Env) -> tuple[tuple[int, ...], np.dtype, int | None]:
     space = env.observation_space
     stacked = isinstance(env.env, FrameStackObservation) if hasattr(env, "env") else False
     return tuple(space.shape), np.dtype(space.dtype), (space.shape[0] if stacked else None)
+
+
+def make_pool(env_id: str, num_envs: int, seed: int, frame_stack: int = 4, noop_max: int = 30):
+    """``num_envs`` copies of the Atari game ``env_id`` in one EnvPool (C++ threads,
+    ``pip install envpool``), preprocessed as ``make`` does: frame skip 4 with a max over
+    the last two frames, 84×84 grayscale, ``noop_max`` no-op starts, FIRE on reset, no
+    sticky actions; the game is the episode (lives are reported in ``info["lives"]``) and
+    rewards stay raw. Returns a Gymnasium-style pool whose ``step`` and ``reset`` take
+    environment ids."""
+    spec = _spec(env_id)
+    name = env_id.removesuffix("NoFrameskip-v4")
+    if "ale_py" not in str(spec.entry_point) or name == env_id:
+        raise DeepQError(f"env_backend = envpool runs Atari *NoFrameskip-v4 games, not '{env_id}'")
+    try:
+        import envpool
+    except ImportError:
+        raise DeepQError("env_backend = envpool needs EnvPool: pip install envpool") from None
+    task = f"{name}-v5"
+    if task not in envpool.list_all_envs():
+        raise DeepQError(f"EnvPool has no game '{task}' for '{env_id}'")
+    limit = {"max_episode_steps": spec.max_episode_steps // 4} if spec.max_episode_steps else {}
+    return envpool.make_gymnasium(
+        task, num_envs=num_envs, seed=seed, stack_num=frame_stack, noop_max=noop_max,
+        frame_skip=4, img_height=84, img_width=84, gray_scale=True, episodic_life=False,
+        reward_clip=False, repeat_action_probability=0.0, use_fire_reset=True, **limit)
+

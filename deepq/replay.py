@@ -300,6 +300,17 @@ class ReplayBuffer:
             self.add(obs[e], int(action[e]), float(reward[e]), float(discount[e]), next_obs[e],
                      bool(episode_end[e]), lane=e)
 
+    def cut(self, lane: int = 0) -> None:
+        """End lane ``lane``'s episode where it stands, for an environment that cannot
+        continue it (EnvPool after a resume): the transitions still waiting for their
+        next frame or their n rewards are dropped; the next ``add`` starts an episode."""
+        ln = self.lanes[lane]
+        if not ln.in_episode:
+            return
+        waiting = [j for j, _ in ln.pending] if self.n_step > 1 else [int(self._shift(ln.cursor, -1))]
+        self.starts_transition[waiting] = False
+        ln.in_episode, ln.pending = False, []
+
     def _fold(self, lane: _Lane, i: int, reward: float, discount: float) -> None:
         """n-step bookkeeping after writing slot i (its frame is the bootstrap frame
         of the transitions that have folded n rewards already)."""

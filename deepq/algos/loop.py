@@ -110,6 +110,11 @@ class RunConfig:
     # acting: several environments side by side
     num_envs: int = param(1, "training environments stepped side by side, their actions chosen "
                           "by one forward pass; a step of all of them counts num_envs steps", min=1)
+    env_backend: str = param("gymnasium", "how the num_envs environments run: gymnasium = "
+                             "Gymnasium environments stepped in turn in this process (resumes "
+                             "exactly); envpool = EnvPool's C++ pool, Atari only (pip install "
+                             "envpool; a resumed run starts new episodes)",
+                             choices=("gymnasium", "envpool"))
     overlap: bool = param(False, "step the environments in a second thread while the learner "
                           "takes the updates due for those steps (which then cannot sample the "
                           "num_envs transitions still being collected)")
@@ -209,7 +214,9 @@ class Learner:
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         # The parts of the run, built in one place:
-        self.envs = [envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max) for _ in range(cfg.num_envs)]
+        pooled = cfg.env_backend == "envpool"
+        self.envs = [envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
+                     for _ in range(1 if pooled else cfg.num_envs)]
         self.env = self.envs[0]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.env)
         self.n_actions = int(self.env.action_space.n)
@@ -238,6 +245,10 @@ class Learner:
                                        life_loss_terminal=cfg.life_loss_terminal)
                          for e, env in enumerate(self.envs)]
         self.rollout = self.rollouts[0]
+        # what the loop steps: the rollouts side by side, or an EnvPool of num_envs games
+        self.actor = (agent.PoolRollout(envs.make_pool(cfg.env_id, cfg.num_envs, cfg.seed, cfg.frame_stack,
+                                                       cfg.noop_max), cfg.life_loss_terminal)
+                      if pooled else agent.SideBySide(self.rollouts))
         self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
         ReplayBuffer.check_sizes(cfg.buffer_size, cfg.n_step, cfg.num_envs)  # fail now, not when learning starts
         self.replay: ReplayBuffer | None = None  # allocated when learning starts
@@ -356,18 +367,18 @@ class Learner:
         try:
             while self.step < end and not self._stop:
                 eps = self.epsilon()
-                obs = np.stack([r.observe() for r in self.rollouts])  # [N, *obs_shape]
+                obs = self.actor.observe()  # [N, *obs_shape]
                 actions = self.policy.batch(obs, eps)  # [N]
                 self.step += n
                 # updates due: one per train_freq steps after learn_start, counted per env step
                 due = self.step // c.train_freq - max(self.step - n, c.learn_start) // c.train_freq
                 if collector is None:
-                    steps = self._step_envs(actions)
+                    steps = self.actor.step(actions)
                     self._store(replay, steps)
                     for _ in range(max(due, 0)):
                         self.train_step()
                 else:  # the environments step in the collector thread while the learner updates
-                    stepping = collector.submit(self._step_envs, actions)
+                    stepping = collector.submit(self.actor.step, actions)
                     for _ in range(max(due, 0)):
                         self.train_step()
                     steps = stepping.result()
@@ -438,10 +449,6 @@ class Learner:
         targets.polyak_update(self.target_net, self.q_net, self.cfg.tau)
         if self.target_low is not None:
             networks.copy_weights(self.target_low, self.target_net)
-
-    def _step_envs(self, actions: np.ndarray) -> list:
-        """Step environment e with ``actions[e]``; returns their ``Step``s in order."""
-        return [r.act(int(a)) for r, a in zip(self.rollouts, actions)]
 
     def _store(self, replay: ReplayBuffer, steps: list) -> None:
         """Write one step of every environment into its replay lane."""
@@ -561,6 +568,10 @@ class Learner:
         self.policy.rng.bit_generator.state = state["rng"]["policy"]
         if replay and state["replay"] is not None:
             self._ensure_replay().load_state_dict(arrays, state["replay"])
+        if self.cfg.env_backend == "envpool":  # EnvPool cannot restore its episodes
+            for lane in range(self.cfg.num_envs if self.replay is not None else 0):
+                self.replay.cut(lane)
+            return
         saved = state.get("rollouts", [state["rollout"]])
         if len(saved) != len(self.rollouts):
             raise DeepQError(f"the checkpoint holds {len(saved)} environments' episodes, "
