@@ -12,10 +12,11 @@ updates/s alone, environment+acting steps/s alone, and the machine's limit for t
 setting, min(acting alone, learning alone × train_freq), which is what a loop that
 overlaps acting and learning perfectly could reach.
 
-deepq's own speed settings per setting are in ``DEEPQ_SPEED`` (``--set KEY=VALUE`` adds
-to them): with an update every 4 steps, 4 environments stepped side by side in a
-collector thread while the learner updates; with an update every step, the plain loop
-(there the overlap thread only steals the learner's cores).
+deepq runs with its defaults: one environment, acting and learning in turn.
+``--set KEY=VALUE`` changes a deepq config value in both settings, e.g. ``--set
+num_envs=4 --set overlap=true --set env_backend=envpool``. On this 2-core machine
+neither overlap nor EnvPool was faster (docs/speed.md): the learner's two threads
+already use both cores.
 
 The machine drifts by ±25% over minutes: compare numbers only within one run.
 """
@@ -31,8 +32,6 @@ import sys
 import time
 
 PREFILL = 1_000  # random steps before learning starts (not timed)
-# deepq's speed settings per train_freq (not hyperparameters: what is learned is the same)
-DEEPQ_SPEED = {1: {}, 4: {"num_envs": 4, "overlap": True}}
 
 
 def _peak_rss_mb() -> float:
@@ -139,7 +138,7 @@ def main() -> None:
     from deepq import config
 
     extra = config.parse_set(args.set)
-    speed = {tf: {**s, **extra} for tf, s in DEEPQ_SPEED.items()}
+    speed = {1: extra, 4: extra}
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
     learner = run_worker(["learner", "300", json.dumps(extra)])
