@@ -15,7 +15,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 
 CONFIGS = [
     "num_envs=1",
@@ -27,17 +26,11 @@ CONFIGS = [
 
 
 def worker(train_freq: int, steps: int, pairs: list[str]) -> dict:
-    from deepq import DQN, config
-    from deepq.presets import PRESETS
+    from pong_vs_sb3 import worker_deepq  # the benchmark's deepq measurement, same prefill
 
-    cfg = config.override(PRESETS["pong"].config, {
-        "learn_start": 1000, "train_freq": train_freq, "eval_every": 0, "checkpoint_every": 0,
-        "stop_return": None, **config.parse_set(pairs)})
-    model = DQN(cfg)
-    model.learn(1000)
-    t, start = time.perf_counter(), model.step
-    model.learn(steps)
-    return {"steps_per_sec": (model.step - start) / (time.perf_counter() - t)}
+    from deepq import config
+
+    return worker_deepq(train_freq, steps, config.parse_set(pairs))
 
 
 def main() -> None:

@@ -80,17 +80,13 @@ class EpsilonGreedy:
         return self.greedy(obs)
 
     def batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
-        """Actions [N] for observations [N, ...]: each uniform with probability ε (drawn
-        in row order, as N calls would draw them), the rest greedy from one forward pass."""
+        """Actions [N] for observations [N, ...]: each uniform with probability ε, the
+        rest greedy from one forward pass. With N = 1 it draws what ``__call__`` draws."""
+        explore = self.rng.random(len(obs)) < epsilon  # [N]
         actions = np.zeros(len(obs), np.int64)
-        greedy = np.zeros(len(obs), bool)
-        for e in range(len(obs)):
-            if self.rng.random() < epsilon:
-                actions[e] = self.rng.integers(self.n_actions)
-            else:
-                greedy[e] = True
-        if greedy.any():
-            actions[greedy] = self.greedy_batch(obs[greedy])
+        actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        if not explore.all():
+            actions[~explore] = self.greedy_batch(obs[~explore])
         return actions
 
 

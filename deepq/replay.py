@@ -197,12 +197,8 @@ class ReplayBuffer:
             raise DeepQError(f"buffer_size must hold 2·n_step + 2 slots per environment; got "
                              f"buffer_size={capacity} for {lanes} environments, n_step={n_step}")
 
-    # One lane's state, as attributes: the single-lane view used by tests and tools.
     size = property(lambda self: sum(lane.size for lane in self.lanes),
                     doc="slots written so far, over all lanes")
-    cursor = property(lambda self: self.lanes[0].cursor, doc="lane 0's next slot")
-    in_episode = property(lambda self: self.lanes[0].in_episode, doc="lane 0 is mid-episode")
-    pending = property(lambda self: self.lanes[0].pending, doc="lane 0's unfinished n-step transitions")
 
     def _shift(self, idx: np.ndarray, delta: np.ndarray | int) -> np.ndarray:
         """Slot ``idx + delta`` within the ring of ``idx``'s lane (elementwise)."""

@@ -59,7 +59,7 @@ def test_cut_drops_the_unfinished_transitions_and_starts_a_new_episode(n_step):
         buf.add(np.array([t]), t, 1.0, 0.9, np.array([t + 1]), False)
     before = len(buf)
     buf.cut()
-    assert not buf.in_episode and len(buf) == (before if n_step == 1 else 5 - n_step)
+    assert not buf.lanes[0].in_episode and len(buf) == (before if n_step == 1 else 5 - n_step)
     buf.add(np.array([50]), 50, 1.0, 0.0, np.array([51]), True)
     sampled = buf.sample(500)
     assert 4 not in sampled.action  # its next frame never came

@@ -159,7 +159,7 @@ def test_prioritized_n_step_checkpoint_round_trip():
     arrays, scalars = src.state_dict()
     dst = make()
     dst.load_state_dict(arrays, scalars)
-    assert np.array_equal(src.tree.nodes, dst.tree.nodes) and dst.pending == src.pending
+    assert np.array_equal(src.tree.nodes, dst.tree.nodes) and dst.lanes == src.lanes
     assert dst.max_priority == src.max_priority
     for buf in (src, dst):
         buf.add(np.array([51.0]), 21, 3.0, 0.9, np.array([52.0]), True)

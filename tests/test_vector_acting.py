@@ -18,7 +18,7 @@ def comparable(rows):
     return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_sec")} for r in rows]
 
 
-def test_batch_acting_draws_as_single_calls_would_and_takes_greedy_rows_in_one_pass():
+def test_batch_acting_draws_like_a_single_call_at_n1_and_runs_greedy_rows_in_one_pass():
     calls = []
 
     class Net(torch.nn.Module):
@@ -27,11 +27,16 @@ def test_batch_acting_draws_as_single_calls_would_and_takes_greedy_rows_in_one_p
             return torch.stack([obs[:, 0], -obs[:, 0]], dim=1)  # greedy: 0 if obs[0] > 0
 
     obs = np.array([[1.0], [-1.0], [2.0], [-3.0]], np.float32)
-    batch = EpsilonGreedy(Net(), 2, np.random.default_rng(7)).batch(obs, 0.5)
-    single = EpsilonGreedy(Net(), 2, np.random.default_rng(7))
+    for seed in range(20):  # N = 1 draws exactly what a single call draws
+        one = EpsilonGreedy(Net(), 2, np.random.default_rng(seed)).batch(obs[2:3], 0.5)
+        assert one.tolist() == [EpsilonGreedy(Net(), 2, np.random.default_rng(seed))(obs[2], 0.5)]
     calls.clear()
-    assert batch.tolist() == [single(o, 0.5) for o in obs]
     assert EpsilonGreedy(Net(), 2, np.random.default_rng(0)).batch(obs, 0.0).tolist() == [0, 1, 0, 1]
+    assert calls == [4]  # ε = 0: all rows greedy, in one pass
+    calls.clear()
+    acts = EpsilonGreedy(Net(), 2, np.random.default_rng(1)).batch(np.tile(obs, (500, 1)), 0.5)
+    assert len(calls) == 1 and 800 < calls[0] < 1200  # about half the 2000 rows explore
+    assert abs((acts != np.tile([0, 1, 0, 1], 500)).mean() - 0.25) < 0.04  # half of explorers differ
 
 
 def test_updates_follow_env_steps_and_lanes_play_different_episodes():

@@ -371,15 +371,15 @@ class Learner:
                 actions = self.policy.batch(obs, eps)  # [N]
                 self.step += n
                 # updates due: one per train_freq steps after learn_start, counted per env step
-                due = self.step // c.train_freq - max(self.step - n, c.learn_start) // c.train_freq
+                due = max(0, self.step // c.train_freq - max(self.step - n, c.learn_start) // c.train_freq)
                 if collector is None:
                     steps = self.actor.step(actions)
                     self._store(replay, steps)
-                    for _ in range(max(due, 0)):
+                    for _ in range(due):
                         self.train_step()
                 else:  # the environments step in the collector thread while the learner updates
                     stepping = collector.submit(self.actor.step, actions)
-                    for _ in range(max(due, 0)):
+                    for _ in range(due):
                         self.train_step()
                     steps = stepping.result()
                     self._store(replay, steps)
@@ -398,12 +398,12 @@ class Learner:
                     if (c.stop_on == "train" and c.stop_return is not None
                             and len(recent) == c.stop_window and np.mean(recent) >= c.stop_return):
                         solved = True
-                if crossed(c.log_every) and self._loss_count and logger:
-                    sps = (self.step - window_step) / max(now - window_start, 1e-9)
-                    logger.train(self.step, self.update, wall, float(self._loss_sum) / self._loss_count,
-                                 float(self._q_sum) / self._loss_count, eps, sps)
-                    window_start, window_step = now, self.step
                 if crossed(c.log_every):
+                    if self._loss_count and logger:
+                        sps = (self.step - window_step) / max(now - window_start, 1e-9)
+                        logger.train(self.step, self.update, wall, float(self._loss_sum) / self._loss_count,
+                                     float(self._q_sum) / self._loss_count, eps, sps)
+                        window_start, window_step = now, self.step
                     self._loss_sum = self._q_sum = 0.0
                     self._loss_count = 0
                 if c.eval_every and crossed(c.eval_every):
@@ -569,7 +569,7 @@ class Learner:
         if replay and state["replay"] is not None:
             self._ensure_replay().load_state_dict(arrays, state["replay"])
         if self.cfg.env_backend == "envpool":  # EnvPool cannot restore its episodes
-            for lane in range(self.cfg.num_envs if self.replay is not None else 0):
+            for lane in range(len(self.replay.lanes) if self.replay is not None else 0):
                 self.replay.cut(lane)
             return
         saved = state.get("rollouts", [state["rollout"]])
