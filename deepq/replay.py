@@ -223,7 +223,7 @@ class ReplayBuffer:
             if self.nstep is not None:
                 n += int(np.count_nonzero(self.nstep[written]))
             else:
-                n += int(self.starts_transition[written].sum()) - lane.in_episode
+                n += int(np.count_nonzero(self.starts_transition[written])) - lane.in_episode
         return n
 
     def _arrays(self) -> dict[str, np.ndarray]:
