@@ -1,22 +1,22 @@
 """Benchmark: deepq vs Stable-Baselines3 DQN on PongNoFrameskip-v4, in the same run.
 
     .venv/bin/pip install -e ".[bench]"         # Stable-Baselines3 (benchmark only)
-    .venv/bin/python bench/pong_vs_sb3.py        # ~15 minutes on 2 cores
+    .venv/bin/python bench/pong_vs_sb3.py        # ~10 minutes on 2 cores
 
 Both train DQN with identical hyperparameters (batch 32, replay 100k, Adam 1e-4, target
 sync every 1000 steps, the same preprocessed 4-frame Pong environment) with an update
 every step and every 4 steps. Each measurement runs in a fresh process, so peak RSS is
 per system; deepq and SB3 alternate in paired rounds and the table reports the median
-ratio. Steps/s are counted only after learning has started. Alongside: the learner's
-updates/s alone, environment+acting steps/s alone, and the machine's limit for the
-setting, min(acting alone, learning alone × train_freq), which is what a loop that
-overlaps acting and learning perfectly could reach.
+ratio. Steps/s are counted only after learning has started. Each round also measures
+the learner's updates/s alone and environment+acting steps/s alone, and from them the
+machine's limit for the setting, min(acting alone, learning alone × train_freq): what a
+loop that overlaps acting and learning perfectly could reach. deepq / limit is the
+median over rounds of each round's ratio.
 
 deepq runs with its defaults: one environment, acting and learning in turn.
 ``--set KEY=VALUE`` changes a deepq config value in both settings, e.g. ``--set
-num_envs=4 --set overlap=true --set env_backend=envpool``. On this 2-core machine
-neither overlap nor EnvPool was faster (docs/speed.md): the learner's two threads
-already use both cores.
+num_envs=4`` (4 environments acting from one forward pass, the same replay ratio) or
+``--set overlap=true --set env_backend=envpool``. docs/speed.md has both tables.
 
 The machine drifts by ±25% over minutes: compare numbers only within one run.
 """
@@ -141,14 +141,14 @@ def main() -> None:
     speed = {1: extra, 4: extra}
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
-    learner = run_worker(["learner", "300", json.dumps(extra)])
-    print(f"learner alone: {learner['updates_per_sec']:.1f} updates/s (batch 32)", flush=True)
-    rows = []
+    rows, learner_all = [], []
     for train_freq in (1, 4):
-        acting = run_worker(["acting", "3000", json.dumps(speed[train_freq])])
-        print(f"train_freq={train_freq}: acting alone {acting['steps_per_sec']:.0f} env steps/s", flush=True)
-        ratios, ours, theirs, rss_ours, rss_theirs = [], [], [], [], []
+        # Each round measures the learner alone and acting alone next to the paired deepq and
+        # SB3 runs, so every limit compares numbers taken within a minute of each other.
+        ratios, ours, theirs, rss_ours, rss_theirs, acts, learns, limits, serials = ([] for _ in range(9))
         for r in range(args.rounds):
+            learner = run_worker(["learner", "300", json.dumps(speed[train_freq])])
+            acting = run_worker(["acting", "3000", json.dumps(speed[train_freq])])
             a = run_worker(["deepq", str(train_freq), str(args.steps), json.dumps(speed[train_freq])])
             b = run_worker(["sb3", str(train_freq), str(args.steps)])
             ours.append(a["steps_per_sec"])
@@ -156,21 +156,27 @@ def main() -> None:
             rss_ours.append(a["peak_rss_mb"])
             rss_theirs.append(b["peak_rss_mb"])
             ratios.append(a["steps_per_sec"] / b["steps_per_sec"])
+            learns.append(learner["updates_per_sec"])
+            acts.append(acting["steps_per_sec"])
+            limits.append(min(acts[-1], learns[-1] * train_freq))
+            serials.append(1 / (1 / acts[-1] + 1 / (learns[-1] * train_freq)))
             print(f"  train_freq={train_freq} round {r + 1}: deepq {a['steps_per_sec']:.1f} steps/s, "
-                  f"SB3 {b['steps_per_sec']:.1f} steps/s, ratio {ratios[-1]:.2f}", flush=True)
-        limit_overlap = min(acting["steps_per_sec"], learner["updates_per_sec"] * train_freq)
-        limit_serial = 1 / (1 / acting["steps_per_sec"] + 1 / (learner["updates_per_sec"] * train_freq))
-        rows.append((train_freq, statistics.median(ours), statistics.median(theirs),
-                     statistics.median(ratios), max(rss_ours), max(rss_theirs), acting["steps_per_sec"],
-                     limit_overlap, limit_serial))
+                  f"SB3 {b['steps_per_sec']:.1f} steps/s, ratio {ratios[-1]:.2f}; learner alone "
+                  f"{learns[-1]:.1f} updates/s, acting alone {acts[-1]:.0f} steps/s, deepq / limit "
+                  f"{ours[-1] / limits[-1]:.0%}", flush=True)
+        learner_all += learns
+        med = statistics.median
+        rows.append((train_freq, med(ours), med(theirs), med(ratios), max(rss_ours), max(rss_theirs),
+                     med(acts), med(limits), med(o / lim for o, lim in zip(ours, limits)), med(serials)))
     print()
     print("| updates | deepq steps/s | SB3 steps/s | ratio (median) | deepq peak RSS | SB3 peak RSS "
-          "| acting alone | limit (overlapped) | deepq / limit | limit, serial |")
+          "| acting alone | limit (overlapped) | deepq / limit (median of rounds) | limit, serial |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for tf, o, t, ratio, ro, rt, act, lo, ls in rows:
+    for tf, o, t, ratio, ro, rt, act, lo, frac, ls in rows:
         print(f"| every {tf} step{'s' if tf > 1 else ''} | {o:.1f} | {t:.1f} | {ratio:.2f}× | {ro:.0f} MB | "
-              f"{rt:.0f} MB | {act:.0f} | {lo:.1f} | {o / lo:.0%} | {ls:.1f} |")
-    print(f"\nlearner alone {learner['updates_per_sec']:.1f} updates/s at batch 32")
+              f"{rt:.0f} MB | {act:.0f} | {lo:.1f} | {frac:.0%} | {ls:.1f} |")
+    print(f"\nlearner alone {statistics.median(learner_all):.1f} updates/s at batch 32 "
+          f"(median of {len(learner_all)}: {', '.join(f'{x:.1f}' for x in learner_all)})")
 
 
 if __name__ == "__main__":
