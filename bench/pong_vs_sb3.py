@@ -145,8 +145,7 @@ def main() -> None:
 
     from deepq import config
 
-    extra = config.parse_set(args.set)
-    speed = {1: extra, 4: extra}
+    speed = json.dumps(config.parse_set(args.set))  # deepq config values, used in both update settings
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
     rows, learner_all = [], []
@@ -155,9 +154,9 @@ def main() -> None:
         # SB3 runs, so every limit compares numbers taken within a minute of each other.
         ratios, ours, theirs, rss_ours, rss_theirs, acts, learns, limits, serials = ([] for _ in range(9))
         for r in range(args.rounds):
-            learner = run_worker(["learner", "300", json.dumps(speed[train_freq])])
-            acting = run_worker(["acting", "3000", json.dumps(speed[train_freq])])
-            a = run_worker(["deepq", str(train_freq), str(args.steps), json.dumps(speed[train_freq])])
+            learner = run_worker(["learner", "300", speed])
+            acting = run_worker(["acting", "3000", speed])
+            a = run_worker(["deepq", str(train_freq), str(args.steps), speed])
             b = run_worker(["sb3", str(train_freq), str(args.steps)])
             ours.append(a["steps_per_sec"])
             theirs.append(b["steps_per_sec"])
