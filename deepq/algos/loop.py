@@ -119,7 +119,9 @@ class RunConfig:
                           "takes the updates due for those steps (which then cannot sample the "
                           "num_envs transitions still being collected)")
     # speed (none of these changes what is learned beyond floating-point rounding)
-    threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0)
+    threads: int = param(0, "torch intra-op threads for acting and learning; 0 = torch's "
+                         "default (one per core); 1 where other busy processes share the cores",
+                         min=0)
     precision: str = param("auto", "network passes of DQN's update (the other algorithms run "
                            "fp32): fp32; bf16 = autocast with Q-values, loss and Adam state in "
                            "fp32; auto = bf16 for image observations where the CPU has native "
