@@ -42,7 +42,8 @@ def clip_gradients(parameters, max_norm: float = 0.0, max_value: float = 0.0) ->
     max_norm > 0 rescales the global L2 norm to at most max_norm.
 
     The design document's ``param.grad.data.clamp(-1, 1)`` returns a clipped copy and
-    discards it, so it never clipped anything; ``clip_grad_*_`` write in place.
+    discards it, so it never clipped anything; ``clamp_`` and ``clip_grad_norm_`` write
+    in place.
     """
     params = [p for p in parameters if p.grad is not None]
     if max_value > 0:  # one clamp_ per tensor: clip_grad_value_ makes two passes (~2× slower)

@@ -55,6 +55,15 @@ def test_clip_by_value_really_clips_unlike_the_design_documents_clamp():
     assert max(p.grad.abs().max() for p in net.parameters()) == 1.0
 
 
+def test_clip_by_value_clamps_each_element_and_keeps_the_small_ones():
+    net = nn.Linear(3, 1)
+    net.weight.grad = torch.tensor([[-3.0, 0.25, 2.0]])
+    net.bias.grad = torch.tensor([-0.5])
+    targets.clip_gradients(net.parameters(), max_value=1.0)
+    assert torch.equal(net.weight.grad, torch.tensor([[-1.0, 0.25, 1.0]]))
+    assert torch.equal(net.bias.grad, torch.tensor([-0.5]))
+
+
 def test_clip_by_norm_rescales_to_max_norm():
     net = _net_with_big_grads()
     direction = torch.cat([p.grad.flatten() for p in net.parameters()])
