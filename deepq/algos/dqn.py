@@ -81,6 +81,7 @@ class DQN(Learner):
 
     name = "dqn"
     Config = DQNConfig
+    mixed_precision = True
 
     def build_network(self) -> torch.nn.Module:
         c = self.cfg

@@ -37,6 +37,7 @@ from deepq import agent, checkpoint, config, envs, networks, targets
 from deepq.config import param
 from deepq.errors import DeepQError
 from deepq.log import RunLogger
+from deepq.optim import MasterAdam
 from deepq.replay import ReplayBuffer
 
 
@@ -128,6 +129,13 @@ class RunConfig:
                            "bf16 (or on CUDA), else fp32",
                            choices=("auto", "fp32", "bf16"))
     fused_adam: bool = param(True, "use the fused (single-kernel) Adam where torch has it")
+    compile_optimizer: str = param("auto", "bf16 DQN updates: train through a bf16 copy of the "
+                                   "online network and update its fp32 weights with one "
+                                   "torch.compile'd kernel that clips, steps Adam and refreshes "
+                                   "the copy (optim.MasterAdam: the same numbers up to rounding, "
+                                   "~10% more updates/s on CPU); auto = on for CPU runs of at least "
+                                   "100k steps (compiling takes ~20 s once, "
+                                   "~2 s from torch's cache)", choices=("auto", "on", "off"))
     compile: bool = param(False, "torch.compile the online and target networks (slow to start; "
                           "a few percent faster on CPU at best)")
     device: str = param("auto", "where networks live: cpu, cuda, or auto (cuda when available)",
@@ -147,7 +155,8 @@ def gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, q_net: t
     config says (``targets.clip_gradients``: in place, unlike the design document's clamp)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
+    if not isinstance(optimizer, MasterAdam):  # MasterAdam clips inside its one pass
+        targets.clip_gradients(q_net.parameters(), cfg.grad_clip_norm, cfg.grad_clip_value)
     optimizer.step()
 
 
@@ -159,6 +168,16 @@ def batch_mean(per_sample: torch.Tensor, batch: dict[str, torch.Tensor]
     if "weight" not in batch:
         return per_sample.mean(), None
     return (batch["weight"] * per_sample).mean(), per_sample.detach().cpu().numpy()
+
+
+def resolve_master_adam(cfg: RunConfig, amp_dtype: torch.dtype | None, device: torch.device) -> bool:
+    """Whether the update trains through a bf16 copy with ``optim.MasterAdam``."""
+    if amp_dtype is None or cfg.compile_optimizer == "off":
+        return False
+    if cfg.compile_optimizer == "on":
+        return True
+    # auto: the compile (~20 s once) pays off in long runs; measured on CPU only
+    return device.type == "cpu" and cfg.total_steps >= 100_000
 
 
 def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
@@ -186,14 +205,15 @@ class _ActionValues(torch.nn.Module):
 class Learner:
     """Build from a config, ``learn``, ``evaluate``, ``predict``, ``save``, ``load``.
 
-    An algorithm's class sets ``name`` (stored in checkpoints) and ``Config`` and
-    defines ``build_network``, ``action_values`` and ``train_on``. ``run_dir``
+    An algorithm's class sets ``name`` (stored in checkpoints), ``Config`` and
+    ``mixed_precision`` (whether ``train_on`` honours the precision setting) and defines ``build_network``, ``action_values`` and ``train_on``. ``run_dir``
     (optional) receives config.json, metrics.csv, TensorBoard events, plot.png and
     checkpoints/.
     """
 
     name = ""
     Config: type = object
+    mixed_precision = False  # train_on runs its network passes under self.amp_dtype (config precision)
 
     def build_network(self) -> torch.nn.Module:
         raise NotImplementedError
@@ -228,16 +248,28 @@ class Learner:
             raise DeepQError("device = cuda but torch sees no CUDA GPU")
         self.q_net = self.build_network().to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.amp_dtype = resolve_precision(cfg, self.obs_shape, self.device)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
-                                          fused=cfg.fused_adam or None)
+        self.amp_dtype = (resolve_precision(cfg, self.obs_shape, self.device)
+                          if self.mixed_precision else None)
+        # With MasterAdam the update's passes run on q_low, a bf16 copy of q_net that the
+        # optimizer refreshes after each step; q_net stays the fp32 network that acts,
+        # evaluates and is checkpointed.
+        self.q_low = (networks.autocast_copy(self.q_net, self.amp_dtype).requires_grad_(True)
+                      if resolve_master_adam(cfg, self.amp_dtype, self.device) else None)
+        if self.q_low is not None:
+            self.optimizer = MasterAdam(self.q_net, self.q_low, lr=cfg.lr, eps=cfg.adam_eps,
+                                        max_grad_norm=cfg.grad_clip_norm,
+                                        max_grad_value=cfg.grad_clip_value)
+        else:
+            self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
+                                              fused=cfg.fused_adam or None)
         # Under bf16 autocast the target network's passes read a copy whose conv and linear
         # weights are already bf16, refreshed at each sync: autocast would otherwise cast
         # every weight on every pass, to the same values (~5% of an update on CPU).
         self.target_low = (networks.autocast_copy(self.target_net, self.amp_dtype)
                            if self.amp_dtype is not None else None)
         # compiled modules share parameters with the originals; checkpoints use the originals
-        self.q_fn = torch.compile(self.q_net) if cfg.compile else self.q_net
+        online = self.q_low if self.q_low is not None else self.q_net
+        self.q_fn = torch.compile(online) if cfg.compile else online
         target = self.target_low if self.target_low is not None else self.target_net
         self.target_fn = torch.compile(target) if cfg.compile else target
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
@@ -550,6 +582,8 @@ class Learner:
             self.target_net.load_state_dict(part("target."))
             if self.target_low is not None:
                 networks.copy_weights(self.target_low, self.target_net)
+            if self.q_low is not None:
+                networks.copy_weights(self.q_low, self.q_net)
             self.optimizer.load_state_dict(
                 checkpoint.optimizer_from_flat(part("optim."), state["optimizer"]))
         except (RuntimeError, KeyError, ValueError) as e:
