@@ -22,12 +22,14 @@ from torch import nn
 
 
 def _clipped_adam_(grads: list[torch.Tensor], params: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-                   exp_avg_sqs: list[torch.Tensor], lows: list[torch.Tensor], step_size: torch.Tensor,
-                   bias_correction2_sqrt: torch.Tensor, beta1: float, beta2: float, eps: float,
-                   max_norm: float, max_value: float) -> None:
+                   exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], lows: list[torch.Tensor],
+                   step_size: torch.Tensor, bias_correction2_sqrt: torch.Tensor, beta1: float,
+                   beta2: float, eps: float, max_norm: float, max_value: float) -> None:
     """One Adam step in place (PyTorch's order of operations), after clipping the
-    gradients like ``targets.clip_gradients``: per element to ±max_value, then the
-    global L2 norm to max_norm (0 = off). ``lows`` receive the new weights, rounded."""
+    gradients like ``targets.clip_gradients``: per element to ±max_value, then the global
+    L2 norm to max_norm (0 = off). ``lows`` receive the new weights, rounded to their
+    dtype. The bias-corrected step size and √(1 − β₂ᵗ) come in as 0-d tensors: one graph
+    serves every step, and the kernel does not recompute them per element."""
     gs = [g.float() for g in grads]
     if max_value > 0:
         gs = [g.clamp(-max_value, max_value) for g in gs]
@@ -35,10 +37,12 @@ def _clipped_adam_(grads: list[torch.Tensor], params: list[torch.Tensor], exp_av
         total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gs]))
         coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
         gs = [g * coef for g in gs]
+    for step in steps:
+        step.add_(1)
     for g, p, m, v, low in zip(gs, params, exp_avgs, exp_avg_sqs, lows):
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        p.addcdiv_(m, v.sqrt() / bias_correction2_sqrt + eps, value=-step_size)
+        p.sub_(step_size * m / (v.sqrt() / bias_correction2_sqrt + eps))
         low.copy_(p)
 
 
@@ -59,32 +63,36 @@ class MasterAdam(torch.optim.Adam):
             raise ValueError("master and low networks differ in layout")
         super().__init__(self.master_params, lr=lr, eps=eps)
         self.max_grad_norm, self.max_grad_value = max_grad_norm, max_grad_value
-        # the bias corrections change every step: passed as tensors so one graph serves all
         self._kernel = torch.compile(_clipped_adam_, dynamic=False) if compile else _clipped_adam_
+        self._state_lists = None  # (exp_avgs, exp_avg_sqs, steps), rebuilt after a load
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.low_params:
             p.grad = None
 
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        self._state_lists = None
+
     @torch.no_grad()
     def step(self, closure=None):
         assert closure is None, "MasterAdam takes no closure"
+        if self._state_lists is None:
+            for p in self.master_params:
+                state = self.state[p]
+                if not state:  # the layout of torch.optim.Adam's state
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            self._state_lists = tuple([self.state[p][k] for p in self.master_params]
+                                      for k in ("exp_avg", "exp_avg_sq", "step"))
+            self._t = int(self._state_lists[2][0])  # the step count, mirrored on the host
+        exp_avgs, exp_avg_sqs, steps = self._state_lists
         (group,) = self.param_groups
         beta1, beta2 = group["betas"]
-        exp_avgs, exp_avg_sqs, steps = [], [], []
-        for p in self.master_params:
-            state = self.state[p]
-            if not state:  # the layout of torch.optim.Adam's state
-                state["step"] = torch.tensor(0.0)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
-        step = float(steps[0])
-        step_size = torch.tensor(group["lr"] / (1 - beta1 ** step))
-        bias_correction2_sqrt = torch.tensor(math.sqrt(1 - beta2 ** step))
+        self._t += 1  # the kernel adds 1 to each parameter's step tensor
+        step_size = torch.tensor(group["lr"] / (1 - beta1 ** self._t))
+        bias_correction2_sqrt = torch.tensor(math.sqrt(1 - beta2 ** self._t))
         self._kernel([p.grad for p in self.low_params], self.master_params, exp_avgs, exp_avg_sqs,
-                     self.low_params, step_size, bias_correction2_sqrt, beta1, beta2, group["eps"],
-                     self.max_grad_norm, self.max_grad_value)
+                     steps, self.low_params, step_size, bias_correction2_sqrt, beta1, beta2,
+                     group["eps"], self.max_grad_norm, self.max_grad_value)
