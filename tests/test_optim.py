@@ -9,6 +9,7 @@ import torch
 from deepq import DQN, config, networks, targets
 from deepq.algos.dqn import DQNConfig, td_update
 from deepq.algos.loop import resolve_master_adam
+from deepq.errors import DeepQError
 from deepq.optim import MasterAdam
 from deepq.presets import PRESETS
 
@@ -147,3 +148,11 @@ def test_auto_turns_master_adam_on_only_for_long_bf16_cpu_runs():
     assert resolve_master_adam(DQNConfig(compile_optimizer="on"), torch.bfloat16, cuda)
     assert not resolve_master_adam(DQNConfig(total_steps=10**6, compile_optimizer="off"),
                                    torch.bfloat16, cpu)
+
+
+def test_without_a_cxx_compiler_auto_falls_back_and_on_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-for-deepq")
+    cpu = torch.device("cpu")
+    assert not resolve_master_adam(DQNConfig(total_steps=10**6), torch.bfloat16, cpu)
+    with pytest.raises(DeepQError, match="C\\+\\+ compiler"):
+        resolve_master_adam(DQNConfig(compile_optimizer="on"), torch.bfloat16, cpu)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -174,10 +176,15 @@ def resolve_master_adam(cfg: RunConfig, amp_dtype: torch.dtype | None, device: t
     """Whether the update trains through a bf16 copy with ``optim.MasterAdam``."""
     if amp_dtype is None or cfg.compile_optimizer == "off":
         return False
+    # torch.compile builds its CPU kernel with the C++ compiler that inductor calls
+    compiler = device.type != "cpu" or shutil.which(os.environ.get("CXX") or "g++") is not None
     if cfg.compile_optimizer == "on":
+        if not compiler:
+            raise DeepQError("compile_optimizer = on needs a C++ compiler (g++, or $CXX) for "
+                             "torch.compile; install one or set compile_optimizer = off")
         return True
     # auto: the compile (~20 s once) pays off in long runs; measured on CPU only
-    return device.type == "cpu" and cfg.total_steps >= 100_000
+    return device.type == "cpu" and cfg.total_steps >= 100_000 and compiler
 
 
 def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.device) -> torch.dtype | None:
