@@ -1,16 +1,16 @@
 """Adam over fp32 master weights for a network that trains through a bf16 copy.
 
 Under bf16 autocast every update casts each fp32 weight to bf16 for the forward pass,
-casts each bf16 weight gradient back to a fresh fp32 tensor, clips it in another pass,
-and only then runs Adam. For the Nature CNN's 3136×512 layer that is five passes over
-6–13 MB each, and on a 2-core CPU whose cache cannot hold them all it costs ~10% of an
-update. ``MasterAdam`` removes them: the update's passes read ``low``, a copy of the
-network whose weights are already bf16 (``networks.autocast_copy``), and one
-``torch.compile``d kernel reads its bf16 gradients, clips them in fp32, updates the fp32
-weights and Adam moments of ``master``, and writes the rounded weights back into
-``low``. The numbers are those of autocast with ``targets.clip_gradients`` and
-``torch.optim.Adam``, up to rounding: the same bf16 weights reach the passes, the same
-gradients reach Adam.
+casts each bf16 weight gradient back to a new fp32 tensor, clamps it in another pass,
+and only then runs Adam. Inside the training loop, on a 2-core CPU whose cache does
+not hold all of it, the two casts of the Nature CNN's 3136×512 layer alone took ~3 ms
+of a ~15 ms update (docs/speed.md). ``MasterAdam`` removes those passes: the update's
+network passes read ``low``, a copy of the network whose weights are already bf16
+(``networks.autocast_copy``), and one ``torch.compile``d kernel reads its bf16
+gradients, clips them in fp32, updates the fp32 weights and Adam moments of
+``master``, and writes the rounded weights back into ``low``. The numbers are those of
+autocast with ``targets.clip_gradients`` and ``torch.optim.Adam``, up to rounding: the
+same bf16 weights reach the passes, and the same gradients reach Adam.
 """
 
 from __future__ import annotations

@@ -213,8 +213,9 @@ class Learner:
     """Build from a config, ``learn``, ``evaluate``, ``predict``, ``save``, ``load``.
 
     An algorithm's class sets ``name`` (stored in checkpoints), ``Config`` and
-    ``mixed_precision`` (whether ``train_on`` honours the precision setting) and defines ``build_network``, ``action_values`` and ``train_on``. ``run_dir``
-    (optional) receives config.json, metrics.csv, TensorBoard events, plot.png and
+    ``mixed_precision`` (whether ``train_on`` honours the precision setting) and
+    defines ``build_network``, ``action_values`` and ``train_on``. ``run_dir`` (optional)
+    receives config.json, metrics.csv, TensorBoard events, plot.png and
     checkpoints/.
     """
 
