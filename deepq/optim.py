@@ -86,13 +86,12 @@ class MasterAdam(torch.optim.Adam):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             self._state_lists = tuple([self.state[p][k] for p in self.master_params]
                                       for k in ("exp_avg", "exp_avg_sq", "step"))
-            self._t = int(self._state_lists[2][0])  # the step count, mirrored on the host
         exp_avgs, exp_avg_sqs, steps = self._state_lists
         (group,) = self.param_groups
         beta1, beta2 = group["betas"]
-        self._t += 1  # the kernel adds 1 to each parameter's step tensor
-        step_size = torch.tensor(group["lr"] / (1 - beta1 ** self._t))
-        bias_correction2_sqrt = torch.tensor(math.sqrt(1 - beta2 ** self._t))
+        t = int(steps[0]) + 1  # the kernel adds 1 to each parameter's step tensor
+        step_size = torch.tensor(group["lr"] / (1 - beta1 ** t))
+        bias_correction2_sqrt = torch.tensor(math.sqrt(1 - beta2 ** t))
         self._kernel([p.grad for p in self.low_params], self.master_params, exp_avgs, exp_avg_sqs,
                      steps, self.low_params, step_size, bias_correction2_sqrt, beta1, beta2,
                      group["eps"], self.max_grad_norm, self.max_grad_value)
