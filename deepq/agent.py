@@ -58,10 +58,10 @@ class EpsilonGreedy:
     @torch.no_grad()
     def greedy_batch(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions [N] for observations [N, ...], in one forward pass."""
-        # Acting stays in fp32 (at batch 1 it is faster than bf16 on CPU) and on the same
-        # torch threads as the update: dropping to one thread around each pass made the
-        # Pong loop ~5% slower on 2 cores (8 of 8 interleaved blocks, 1 and 8 environments).
-        # On a machine shared with other busy processes, set threads = 1.
+        # Acting runs on the same torch threads as the update: dropping to one thread
+        # around each pass made the Pong loop ~5% slower on 2 cores (8 of 8 interleaved
+        # blocks, 1 and 8 environments). On a machine shared with other busy processes,
+        # set threads = 1.
         q = self.q_net(torch.as_tensor(obs, device=self.device))  # [N, A]
         return q.argmax(dim=1).cpu().numpy()
 

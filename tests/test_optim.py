@@ -157,3 +157,20 @@ def test_without_a_cxx_compiler_auto_falls_back_and_on_is_a_clear_error(monkeypa
     assert not resolve_master_adam(DQNConfig(total_steps=10**6), torch.bfloat16, cpu)
     with pytest.raises(DeepQError, match="C\\+\\+ compiler"):
         resolve_master_adam(DQNConfig(compile_optimizer="on"), torch.bfloat16, cpu)
+
+
+def test_training_acts_through_the_refreshed_copy_and_predict_stays_fp32():
+    m = DQN(_pong(compile_optimizer="on", seed=6, lr=1e-3), tensorboard=False)
+    m.learn(64 + 20)  # twenty updates move the weights well past bf16 rounding
+    obs = torch.from_numpy(m.replay.sample(32).obs)  # [32, 4, 84, 84] uint8
+    with torch.no_grad():
+        fp32, acting = m.action_values(obs), m.acting_values(obs)  # [32, A]
+        # the same network before the updates: what a copy never refreshed would give
+        initial = DQN(_pong(compile_optimizer="on", seed=6, lr=1e-3), tensorboard=False).action_values(obs)
+    assert acting.dtype == torch.float32
+    assert not torch.equal(acting, fp32)  # it really is the bf16 pass
+    moved = (fp32 - initial).abs().max()
+    assert (acting - fp32).abs().max() < 0.05 * moved
+    # predict reads the fp32 network: its greedy action is fp32's argmax
+    for o, q in zip(obs[:4].numpy(), fp32[:4]):
+        assert m.predict(o) == int(q.argmax())

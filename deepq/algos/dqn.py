@@ -91,5 +91,15 @@ class DQN(Learner):
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         return self.q_net(obs)  # [B, A]
 
+    def acting_values(self, obs: torch.Tensor) -> torch.Tensor:
+        # With MasterAdam the training loop acts through q_low, whose weights are q_net's
+        # rounded to bf16 after every step: at batch 8 the pass takes ~1.0 ms against
+        # ~1.9 ms in fp32 (batch 1: 0.63 against 0.68 ms). Only near-ties can pick another
+        # action. evaluate and predict keep the fp32 network.
+        if self.q_low is None:
+            return self.q_net(obs)  # [B, A]
+        with torch.autocast(obs.device.type, dtype=self.amp_dtype):
+            return self.q_low(obs).float()  # [B, A]
+
     def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         return td_update(self.q_fn, self.target_fn, self.optimizer, batch, self.cfg, self.amp_dtype)

@@ -7,6 +7,8 @@ small class that says three things:
 
     build_network()        the online network (the target network is its copy)
     action_values(obs)     Q-values [B, A] for acting greedily
+    acting_values(obs)     optional: the same values as the training loop's acting computes
+                           them (DQN: through the bf16 copy that MasterAdam keeps)
     train_on(batch)        one gradient step → (loss, mean Q, priorities [B] or None); loss
                            and mean Q stay 0-d tensors on the device, so a CUDA update
                            never waits for the GPU (they are read when a log row is written)
@@ -229,6 +231,12 @@ class Learner:
     def action_values(self, obs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def acting_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values [B, A] for the training loop's ε-greedy acting; ``action_values``
+        unless an algorithm has a cheaper pass to the same values up to rounding.
+        ``evaluate`` and ``predict`` always use ``action_values``."""
+        return self.action_values(obs)
+
     def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         raise NotImplementedError
 
@@ -281,8 +289,11 @@ class Learner:
         target = self.target_low if self.target_low is not None else self.target_net
         self.target_fn = torch.compile(target) if cfg.compile else target
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
-        self.policy = agent.EpsilonGreedy(_ActionValues(self.action_values), self.n_actions,
+        self.policy = agent.EpsilonGreedy(_ActionValues(self.acting_values), self.n_actions,
                                           np.random.default_rng([cfg.seed, 1]), self.device)
+        # predict: the same RNG, but always the fp32 network's values
+        self._predictor = agent.EpsilonGreedy(_ActionValues(self.action_values), self.n_actions,
+                                              self.policy.rng, self.device)
         self.rollouts = [agent.Rollout(env, cfg.seed, stream=0, lane=e,
                                        life_loss_terminal=cfg.life_loss_terminal)
                          for e, env in enumerate(self.envs)]
@@ -316,7 +327,7 @@ class Learner:
 
     def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int:
         """The action for one observation (greedy unless ``epsilon`` > 0)."""
-        return self.policy(np.asarray(obs), epsilon)
+        return self._predictor(np.asarray(obs), epsilon)
 
     def evaluate(self, episodes: int | None = None, epsilon: float | None = None,
                  env=None) -> list[float]:
