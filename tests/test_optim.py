@@ -171,6 +171,10 @@ def test_training_acts_through_the_refreshed_copy_and_predict_stays_fp32():
     assert not torch.equal(acting, fp32)  # it really is the bf16 pass
     moved = (fp32 - initial).abs().max()
     assert (acting - fp32).abs().max() < 0.05 * moved
-    # predict reads the fp32 network: its greedy action is fp32's argmax
+    # Make the copy prefer another action everywhere: acting follows it, predict does not.
+    other = (fp32[0].argmax() + 1) % m.n_actions
+    with torch.no_grad():
+        m.q_low.head[-1].bias[other] += 100.0
+        assert (m.acting_values(obs).argmax(1) == other).all()
     for o, q in zip(obs[:4].numpy(), fp32[:4]):
         assert m.predict(o) == int(q.argmax())
