@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # bf16 vs fp32 updates learn the same: CartPole (3 seeds each, forced precision) and a
-# short Pong run (loss curves), compared with `deepq compare` / `deepq plot`.
-#   bash bench/precision.sh [OUT_DIR]        (~25 minutes on 2 cores)
+# short Pong run (loss curves), compared with `deepq compare` / `deepq plot`. Three
+# configurations: fp32; bf16 autocast with fused Adam (compile_optimizer=off); bf16
+# through MasterAdam's bf16 copy and compiled optimizer kernel (compile_optimizer=on,
+# what `auto` picks for CPU runs of 100k steps or more, e.g. the pong presets).
+#   bash bench/precision.sh [OUT_DIR]        (~40 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/precision}
 deepq=.venv/bin/deepq
-for p in fp32 bf16; do
+declare -A settings=(
+  [fp32]="--set precision=fp32"
+  [bf16]="--set precision=bf16 --set compile_optimizer=off"
+  [bf16-master]="--set precision=bf16 --set compile_optimizer=on"
+)
+variants=(fp32 bf16 bf16-master)
+for v in "${variants[@]}"; do
   for s in 1 2 3; do
-    $deepq train cartpole --seed "$s" --no-progress --set precision=$p --run-dir "$out/cartpole-$p-s$s"
+    # shellcheck disable=SC2086  # the settings split into separate --set arguments
+    $deepq train cartpole --seed "$s" --no-progress ${settings[$v]} --run-dir "$out/cartpole-$v-s$s"
   done
 done
-$deepq compare "$out"/cartpole-fp32-s* "$out"/cartpole-bf16-s* --out "$out/cartpole.png"
-for p in fp32 bf16; do
-  $deepq train pong --steps 12000 --seed 1 --no-progress --set precision=$p --set learn_start=2000 \
-    --set log_every=250 --set eval_every=0 --set checkpoint_every=0 --run-dir "$out/pong-$p"
+$deepq compare "$out"/cartpole-fp32-s* "$out"/cartpole-bf16-s* "$out"/cartpole-bf16-master-s* \
+  --out "$out/cartpole.png"
+for v in "${variants[@]}"; do
+  # shellcheck disable=SC2086
+  $deepq train pong --steps 12000 --seed 1 --no-progress ${settings[$v]} --set learn_start=2000 \
+    --set log_every=250 --set eval_every=0 --set checkpoint_every=0 --run-dir "$out/pong-$v"
 done
-$deepq plot "$out/pong-fp32" "$out/pong-bf16" --out "$out/pong.png"
+$deepq plot "$out/pong-fp32" "$out/pong-bf16" "$out/pong-bf16-master" --out "$out/pong.png"
