@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bf16 vs fp32 updates learn the same: CartPole (3 seeds each, forced precision) and a
+# bf16 vs fp32 updates learn the same: CartPole (10 seeds each, forced precision) and a
 # short Pong run (loss curves), compared with `deepq compare` / `deepq plot`. Three
 # configurations: fp32; bf16 autocast with fused Adam (compile_optimizer=off); bf16
 # through MasterAdam's bf16 copy and compiled optimizer kernel (compile_optimizer=on,
 # what `auto` picks for CPU runs of 100k steps or more, e.g. the pong presets).
-#   bash bench/precision.sh [OUT_DIR]        (~40 minutes on 2 cores)
+#   bash bench/precision.sh [OUT_DIR]        (~30 minutes on 2 cores)
+#   SEEDS="1 2 3" bash bench/precision.sh   (fewer CartPole seeds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/precision}
@@ -15,8 +16,9 @@ declare -A settings=(
   [bf16-master]="--set precision=bf16 --set compile_optimizer=on"
 )
 variants=(fp32 bf16 bf16-master)
+read -r -a seeds <<< "${SEEDS:-1 2 3 4 5 6 7 8 9 10}"
 for v in "${variants[@]}"; do
-  for s in 1 2 3; do
+  for s in "${seeds[@]}"; do
     # shellcheck disable=SC2086  # the settings split into separate --set arguments
     $deepq train cartpole --seed "$s" --no-progress ${settings[$v]} --run-dir "$out/cartpole-$v-s$s"
   done
