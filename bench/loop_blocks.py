@@ -1,0 +1,91 @@
+"""Benchmark: deepq's Pong loop against its own learner and acting, in one process.
+
+    .venv/bin/python bench/loop_blocks.py --train-freq 4 --set num_envs=16 --set env_backend=envpool
+    .venv/bin/python bench/loop_blocks.py --train-freq 1     # ~3 minutes per setting
+
+``pong_vs_sb3.py`` measures the learner alone and acting alone in their own processes,
+a minute or so away from the loop it compares them with. On a machine that drifts by
+±25% over minutes, that gap adds its own noise to deepq / limit. This script takes the
+three numbers from one agent, seconds apart, in blocks that follow each other:
+- learner alone: ``--updates`` calls of ``train_step`` on the loop's own replay;
+- acting alone: ``--acting-steps`` steps of the training loop with its updates switched
+  off (environment stepping, ε-greedy acting, storing into the replay);
+- the loop: ``--loop-steps`` steps of ``learn`` with its updates, as a run trains.
+
+Every block gives its own limits: the overlapped limit min(acting, learner × train_freq)
+that ``pong_vs_sb3.py`` reports, and the serial limit 1 / (1/acting + 1/(learner ×
+train_freq)), what a loop that acts and learns in turn, with no overhead of its own,
+would reach. The table gives medians over the blocks. ε is the benchmark's fixed 0.05.
+
+The machine drifts by ±25% over minutes: compare numbers only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from pong_vs_sb3 import EPSILON, PREFILL
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-freq", type=int, default=4, help="environment steps per update")
+    p.add_argument("--blocks", type=int, default=12, help="blocks of each kind")
+    p.add_argument("--updates", type=int, default=40, help="updates per learner-alone block")
+    p.add_argument("--acting-steps", type=int, default=800, help="environment steps per acting-alone block")
+    p.add_argument("--loop-steps", type=int, default=None,
+                   help="environment steps per loop block (default: 160 × train_freq)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a deepq config value, e.g. num_envs=16")
+    args = p.parse_args()
+
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    tf = args.train_freq
+    loop_steps = args.loop_steps or 160 * tf
+    cfg = config.override(PRESETS["pong"].config, {
+        "learn_start": PREFILL, "train_freq": tf, "buffer_size": 100_000, "batch_size": 32,
+        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "eps_start": EPSILON,
+        "eps_final": EPSILON, **config.parse_set(args.set)})
+    model = DQN(cfg, tensorboard=False)
+    model.learn(PREFILL)
+    for _ in range(3):  # builds MasterAdam's compiled kernel outside the timing
+        model.train_step()
+    print(f"# train_freq {tf}, {cfg.num_envs} environment(s), backend {cfg.env_backend}, "
+          f"optimizer {type(model.optimizer).__name__}", flush=True)
+
+    learner, acting, loop = [], [], []
+    for b in range(args.blocks):
+        t = time.perf_counter()
+        for _ in range(args.updates):
+            model.train_step()
+        learner.append(args.updates / (time.perf_counter() - t))
+
+        model.train_step = lambda: None  # the loop with its updates switched off: acting alone
+        t, start = time.perf_counter(), model.step
+        model.learn(args.acting_steps)
+        acting.append((model.step - start) / (time.perf_counter() - t))
+        del model.train_step  # back to the class's update
+
+        t, start = time.perf_counter(), model.step
+        model.learn(loop_steps)
+        loop.append((model.step - start) / (time.perf_counter() - t))
+        print(f"  block {b + 1}: learner {learner[-1]:.1f} updates/s, acting {acting[-1]:.0f} steps/s, "
+              f"loop {loop[-1]:.1f} steps/s", flush=True)
+
+    over = [min(a, u * tf) for a, u in zip(acting, learner)]
+    serial = [1 / (1 / a + 1 / (u * tf)) for a, u in zip(acting, learner)]
+    med = statistics.median
+    print(f"\n| updates | learner alone | acting alone | loop | limit (overlapped) | loop / overlapped "
+          f"| limit, serial | loop / serial |\n|---|---|---|---|---|---|---|---|")
+    print(f"| every {tf} step{'s' if tf > 1 else ''} | {med(learner):.1f} | {med(acting):.0f} | "
+          f"{med(loop):.1f} | {med(over):.1f} | {med(x / y for x, y in zip(loop, over)):.0%} | "
+          f"{med(serial):.1f} | {med(x / y for x, y in zip(loop, serial)):.0%} |")
+    print("(medians over blocks; each ratio is the median of the blocks' own ratios)")
+
+
+if __name__ == "__main__":
+    main()
