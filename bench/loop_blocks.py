@@ -79,8 +79,8 @@ def main() -> None:
     over = [min(a, u * tf) for a, u in zip(acting, learner)]
     serial = [1 / (1 / a + 1 / (u * tf)) for a, u in zip(acting, learner)]
     med = statistics.median
-    print(f"\n| updates | learner alone | acting alone | loop | limit (overlapped) | loop / overlapped "
-          f"| limit, serial | loop / serial |\n|---|---|---|---|---|---|---|---|")
+    print("\n| updates | learner alone | acting alone | loop | limit (overlapped) | loop / overlapped "
+          "| limit, serial | loop / serial |\n|---|---|---|---|---|---|---|---|")
     print(f"| every {tf} step{'s' if tf > 1 else ''} | {med(learner):.1f} | {med(acting):.0f} | "
           f"{med(loop):.1f} | {med(over):.1f} | {med(x / y for x, y in zip(loop, over)):.0%} | "
           f"{med(serial):.1f} | {med(x / y for x, y in zip(loop, serial)):.0%} |")
