@@ -3,10 +3,9 @@
     .venv/bin/python bench/loop_blocks.py --train-freq 4 --set num_envs=16 --set env_backend=envpool
     .venv/bin/python bench/loop_blocks.py --train-freq 1     # ~3 minutes per setting
 
-``pong_vs_sb3.py`` measures the learner alone and acting alone in their own processes,
-a minute or so away from the loop it compares them with. On a machine that drifts by
-±25% over minutes, that gap adds its own noise to deepq / limit. This script takes the
-three numbers from one agent, seconds apart, in blocks that follow each other:
+``pong_vs_sb3.py`` measures the limit once on each side of each timed run; this script
+looks closer, taking the three numbers from one agent, seconds apart, in many blocks
+that follow each other:
 - learner alone: ``--updates`` calls of ``train_step`` on the loop's own replay;
 - acting alone: ``--acting-steps`` steps of the training loop with its updates switched
   off (environment stepping, ε-greedy acting, storing into the replay);
@@ -26,7 +25,7 @@ import argparse
 import statistics
 import time
 
-from pong_vs_sb3 import EPSILON, PREFILL
+from pong_vs_sb3 import EPSILON, PREFILL, acting_block, learner_block
 
 
 def main() -> None:
@@ -59,16 +58,10 @@ def main() -> None:
 
     learner, acting, loop = [], [], []
     for b in range(args.blocks):
-        t = time.perf_counter()
-        for _ in range(args.updates):
-            model.train_step()
-        learner.append(args.updates / (time.perf_counter() - t))
-
-        model.train_step = lambda: None  # the loop with its updates switched off: acting alone
-        t, start = time.perf_counter(), model.step
-        model.learn(args.acting_steps)
-        acting.append((model.step - start) / (time.perf_counter() - t))
-        del model.train_step  # back to the class's update
+        n, sec = learner_block(model, args.updates)
+        learner.append(n / sec)
+        n, sec = acting_block(model, args.acting_steps)
+        acting.append(n / sec)
 
         t, start = time.perf_counter(), model.step
         model.learn(loop_steps)

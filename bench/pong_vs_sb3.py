@@ -7,11 +7,20 @@ Both train DQN with identical hyperparameters (batch 32, replay 100k, Adam 1e-4,
 sync every 1000 steps, ε = 0.05, the same preprocessed 4-frame Pong environment) with an update
 every step and every 4 steps. Each measurement runs in a fresh process, so peak RSS is
 per system; deepq and SB3 alternate in paired rounds and the table reports the median
-ratio. Steps/s are counted only after learning has started. Each round also measures
-the learner's updates/s alone and environment+acting steps/s alone, and from them the
-machine's limit for the setting, min(acting alone, learning alone × train_freq): what a
-loop that overlaps acting and learning perfectly could reach. deepq / limit is the
-median over rounds of each round's ratio.
+ratio. Steps/s are counted only after learning has started.
+
+The machine's limit for a setting is min(acting alone, learning alone × train_freq):
+what a loop that overlaps acting and learning perfectly could reach. Each round measures
+it twice:
+- in the deepq run's own process, right after its timed steps (two blocks of
+  ``LEARNER_BLOCK`` updates and two of ``ACTING_BLOCK`` steps of the same loop with its
+  updates switched off, in turn): the limit the table's deepq / limit uses, since it is
+  taken seconds from the loop it is compared with;
+- in separate fresh processes within the same round (the learner alone on 300 updates,
+  acting alone on 3000 steps): the last column, and the "learner alone" line under the
+  table. On a machine that drifts by ±25% over minutes these scatter more.
+deepq / limit is the median over rounds of each round's ratio. "limit, serial" is
+1 / (1/acting + 1/(learning × train_freq)), a loop that acts and learns in turn.
 
 deepq runs with its defaults: one environment, acting and learning in turn.
 ``--set KEY=VALUE`` changes a deepq config value in both settings, e.g. ``--set
@@ -41,8 +50,32 @@ PREFILL = 1_000  # random steps before learning starts (not timed)
 EPSILON = 0.05
 
 
+LEARNER_BLOCK = 40  # updates per in-process learner-alone block (~0.5 s)
+ACTING_BLOCK = 800  # environment steps per in-process acting-alone block (~0.4 s with EnvPool)
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def learner_block(model, updates: int) -> tuple[int, float]:
+    """``updates`` calls of the agent's own ``train_step`` on its replay → (updates, seconds)."""
+    t = time.perf_counter()
+    for _ in range(updates):
+        model.train_step()
+    return updates, time.perf_counter() - t
+
+
+def acting_block(model, steps: int) -> tuple[int, float]:
+    """``steps`` environment steps of the agent's training loop with its updates switched
+    off (stepping, ε-greedy acting, storing) → (steps taken, seconds)."""
+    model.train_step = lambda: None
+    try:
+        t, start = time.perf_counter(), model.step
+        model.learn(steps)
+        return model.step - start, time.perf_counter() - t
+    finally:
+        del model.train_step  # back to the class's update
 
 
 def worker_deepq(train_freq: int, steps: int, speed: dict) -> dict:
@@ -60,7 +93,16 @@ def worker_deepq(train_freq: int, steps: int, speed: dict) -> dict:
     t, start = time.perf_counter(), model.step
     model.learn(steps)
     sps = (model.step - start) / (time.perf_counter() - t)
-    return {"steps_per_sec": sps, "peak_rss_mb": _peak_rss_mb()}
+    rss = _peak_rss_mb()  # before the acting blocks add replay
+    # the limit's two parts, in this process, right after the timed steps (not before: the
+    # timed steps start as they always have, right after the prefill and the warm-up)
+    learned, acted = [], []
+    for _ in range(2):
+        learned.append(learner_block(model, LEARNER_BLOCK))
+        acted.append(acting_block(model, ACTING_BLOCK))
+    return {"steps_per_sec": sps, "peak_rss_mb": rss,
+            "learner_updates_per_sec": sum(n for n, _ in learned) / sum(s for _, s in learned),
+            "acting_steps_per_sec": sum(n for n, _ in acted) / sum(s for _, s in acted)}
 
 
 def worker_sb3(train_freq: int, steps: int) -> dict:
@@ -152,10 +194,17 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
     rows, learner_all = [], []
+    med = statistics.median
+
+    def limits(acting: float, learning: float, train_freq: int) -> tuple[float, float]:
+        """(overlapped, serial) limits in steps/s."""
+        return min(acting, learning * train_freq), 1 / (1 / acting + 1 / (learning * train_freq))
+
     for train_freq in (1, 4):
-        # Each round measures the learner alone and acting alone next to the paired deepq and
-        # SB3 runs, so every limit compares numbers taken within a minute of each other.
-        ratios, ours, theirs, rss_ours, rss_theirs, acts, learns, limits, serials = ([] for _ in range(9))
+        # Each round: the learner alone and acting alone in their own processes, then the
+        # paired deepq and SB3 runs (deepq's run measures the limit again, in its process).
+        ratios, ours, theirs, rss_ours, rss_theirs = [], [], [], [], []
+        near, far = [], []  # per round: (acting, learning, overlapped, serial) in-process / separate
         for r in range(args.rounds):
             learner = run_worker(["learner", "300", speed])
             acting = run_worker(["acting", "3000", speed])
@@ -166,28 +215,31 @@ def main() -> None:
             rss_ours.append(a["peak_rss_mb"])
             rss_theirs.append(b["peak_rss_mb"])
             ratios.append(a["steps_per_sec"] / b["steps_per_sec"])
-            learns.append(learner["updates_per_sec"])
-            acts.append(acting["steps_per_sec"])
-            limits.append(min(acts[-1], learns[-1] * train_freq))
-            serials.append(1 / (1 / acts[-1] + 1 / (learns[-1] * train_freq)))
-            print(f"  train_freq={train_freq} round {r + 1}: deepq {a['steps_per_sec']:.1f} steps/s, "
-                  f"SB3 {b['steps_per_sec']:.1f} steps/s, ratio {ratios[-1]:.2f}; learner alone "
-                  f"{learns[-1]:.1f} updates/s, acting alone {acts[-1]:.0f} steps/s, deepq / limit "
-                  f"{ours[-1] / limits[-1]:.0%}", flush=True)
-        learner_all += learns
-        med = statistics.median
+            learner_all.append(learner["updates_per_sec"])
+            for out, act, learn in ((near, a["acting_steps_per_sec"], a["learner_updates_per_sec"]),
+                                    (far, acting["steps_per_sec"], learner["updates_per_sec"])):
+                out.append((act, learn, *limits(act, learn, train_freq)))
+            print(f"  train_freq={train_freq} round {r + 1}: deepq {ours[-1]:.1f} steps/s, SB3 "
+                  f"{theirs[-1]:.1f} steps/s, ratio {ratios[-1]:.2f}; in deepq's process: learner "
+                  f"{near[-1][1]:.1f} updates/s, acting {near[-1][0]:.0f} steps/s, deepq / limit "
+                  f"{ours[-1] / near[-1][2]:.1%}; separate processes: learner {far[-1][1]:.1f}, "
+                  f"acting {far[-1][0]:.0f}, deepq / limit {ours[-1] / far[-1][2]:.1%}", flush=True)
         rows.append((train_freq, med(ours), med(theirs), med(ratios), max(rss_ours), max(rss_theirs),
-                     med(acts), med(limits), med(o / lim for o, lim in zip(ours, limits)), med(serials)))
+                     med(x[0] for x in near), med(x[1] for x in near), med(x[2] for x in near),
+                     med(o / x[2] for o, x in zip(ours, near)), med(x[3] for x in near),
+                     med(o / x[2] for o, x in zip(ours, far))))
     print()
     print("| updates | deepq steps/s | SB3 steps/s | ratio (median) | deepq peak RSS | SB3 peak RSS "
-          "| acting alone | limit (overlapped) | deepq / limit (median of rounds) | limit, serial |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for tf, o, t, ratio, ro, rt, act, lo, frac, ls in rows:
+          "| acting alone | learner alone | limit (overlapped) | deepq / limit | limit, serial "
+          "| deepq / limit, separate processes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for tf, o, t, ratio, ro, rt, act, learn, lo, frac, ls, frac_far in rows:
         print(f"| every {tf} step{'s' if tf > 1 else ''} | {o:.1f} | {t:.1f} | {ratio:.2f}× | {ro:.0f} MB | "
-              f"{rt:.0f} MB | {act:.0f} | {lo:.1f} | {frac:.0%} | {ls:.1f} |")
-    print(f"\nlearner alone {statistics.median(learner_all):.1f} updates/s at batch 32 "
+              f"{rt:.0f} MB | {act:.0f} | {learn:.1f} | {lo:.1f} | {frac:.1%} | {ls:.1f} | {frac_far:.1%} |")
+    print("(acting alone, learner alone and the limits: measured in deepq's process right after its "
+          "timed steps; medians over rounds)")
+    print(f"\nlearner alone in its own process {statistics.median(learner_all):.1f} updates/s at batch 32 "
           f"(median of {len(learner_all)}: {', '.join(f'{x:.1f}' for x in learner_all)})")
-
 
 if __name__ == "__main__":
     main()
