@@ -3,9 +3,9 @@
     .venv/bin/python bench/loop_blocks.py --train-freq 4 --set num_envs=16 --set env_backend=envpool
     .venv/bin/python bench/loop_blocks.py --train-freq 1     # ~3 minutes per setting
 
-``pong_vs_sb3.py`` measures the limit once on each side of each timed run; this script
-looks closer, taking the three numbers from one agent, seconds apart, in many blocks
-that follow each other:
+``pong_vs_sb3.py`` measures the limit in two short blocks of each kind right after each
+timed run; this script looks closer, taking the three numbers from one agent, seconds
+apart, in many blocks that follow each other:
 - learner alone: ``--updates`` calls of ``train_step`` on the loop's own replay;
 - acting alone: ``--acting-steps`` steps of the training loop with its updates switched
   off (environment stepping, ε-greedy acting, storing into the replay);

@@ -241,5 +241,6 @@ def main() -> None:
     print(f"\nlearner alone in its own process {statistics.median(learner_all):.1f} updates/s at batch 32 "
           f"(median of {len(learner_all)}: {', '.join(f'{x:.1f}' for x in learner_all)})")
 
+
 if __name__ == "__main__":
     main()
