@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from pong_vs_sb3 import EPSILON, PREFILL, acting_block, learner_block
+from pong_vs_sb3 import acting_block, learner_block, limits, loop_block, ready_model
 
 
 def main() -> None:
@@ -40,19 +39,12 @@ def main() -> None:
                    help="a deepq config value, e.g. num_envs=16")
     args = p.parse_args()
 
-    from deepq import DQN, config
-    from deepq.presets import PRESETS
+    from deepq import config
 
     tf = args.train_freq
     loop_steps = args.loop_steps or 160 * tf
-    cfg = config.override(PRESETS["pong"].config, {
-        "learn_start": PREFILL, "train_freq": tf, "buffer_size": 100_000, "batch_size": 32,
-        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "eps_start": EPSILON,
-        "eps_final": EPSILON, **config.parse_set(args.set)})
-    model = DQN(cfg, tensorboard=False)
-    model.learn(PREFILL)
-    for _ in range(3):  # builds MasterAdam's compiled kernel outside the timing
-        model.train_step()
+    model = ready_model(tf, config.parse_set(args.set))
+    cfg = model.cfg
     print(f"# train_freq {tf}, {cfg.num_envs} environment(s), backend {cfg.env_backend}, "
           f"optimizer {type(model.optimizer).__name__}", flush=True)
 
@@ -63,14 +55,12 @@ def main() -> None:
         n, sec = acting_block(model, args.acting_steps)
         acting.append(n / sec)
 
-        t, start = time.perf_counter(), model.step
-        model.learn(loop_steps)
-        loop.append((model.step - start) / (time.perf_counter() - t))
+        n, sec = loop_block(model, loop_steps)
+        loop.append(n / sec)
         print(f"  block {b + 1}: learner {learner[-1]:.1f} updates/s, acting {acting[-1]:.0f} steps/s, "
               f"loop {loop[-1]:.1f} steps/s", flush=True)
 
-    over = [min(a, u * tf) for a, u in zip(acting, learner)]
-    serial = [1 / (1 / a + 1 / (u * tf)) for a, u in zip(acting, learner)]
+    over, serial = zip(*(limits(a, u, tf) for a, u in zip(acting, learner)))
     med = statistics.median
     print("\n| updates | learner alone | acting alone | loop | limit (overlapped) | loop / overlapped "
           "| limit, serial | loop / serial |\n|---|---|---|---|---|---|---|---|")

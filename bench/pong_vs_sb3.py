@@ -58,6 +58,29 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def limits(acting: float, learning: float, train_freq: int) -> tuple[float, float]:
+    """(overlapped, serial) limits in steps/s from acting steps/s and learner updates/s:
+    min(acting, learning × train_freq), and 1 / (1/acting + 1/(learning × train_freq))."""
+    return min(acting, learning * train_freq), 1 / (1 / acting + 1 / (learning * train_freq))
+
+
+def ready_model(train_freq: int, speed: dict):
+    """The benchmark's deepq agent (the pong preset at batch 32, replay 100k, fixed ε),
+    prefilled, with MasterAdam's compiled kernel built (seconds, once) outside any timing."""
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+
+    cfg = config.override(PRESETS["pong"].config, {
+        "learn_start": PREFILL, "train_freq": train_freq, "buffer_size": 100_000, "batch_size": 32,
+        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "eps_start": EPSILON,
+        "eps_final": EPSILON, **speed})
+    model = DQN(cfg, tensorboard=False)
+    model.learn(PREFILL)
+    for _ in range(3):
+        model.train_step()
+    return model
+
+
 def learner_block(model, updates: int) -> tuple[int, float]:
     """``updates`` calls of the agent's own ``train_step`` on its replay → (updates, seconds)."""
     t = time.perf_counter()
@@ -66,33 +89,26 @@ def learner_block(model, updates: int) -> tuple[int, float]:
     return updates, time.perf_counter() - t
 
 
+def loop_block(model, steps: int) -> tuple[int, float]:
+    """``steps`` environment steps of the agent's training loop → (steps taken, seconds)."""
+    t, start = time.perf_counter(), model.step
+    model.learn(steps)
+    return model.step - start, time.perf_counter() - t
+
+
 def acting_block(model, steps: int) -> tuple[int, float]:
-    """``steps`` environment steps of the agent's training loop with its updates switched
-    off (stepping, ε-greedy acting, storing) → (steps taken, seconds)."""
+    """``loop_block`` with the loop's updates switched off (stepping, ε-greedy acting,
+    storing) → (steps taken, seconds)."""
     model.train_step = lambda: None
     try:
-        t, start = time.perf_counter(), model.step
-        model.learn(steps)
-        return model.step - start, time.perf_counter() - t
+        return loop_block(model, steps)
     finally:
         del model.train_step  # back to the class's update
 
 
 def worker_deepq(train_freq: int, steps: int, speed: dict) -> dict:
-    from deepq import DQN, config
-    from deepq.presets import PRESETS
-
-    cfg = config.override(PRESETS["pong"].config, {
-        "learn_start": PREFILL, "train_freq": train_freq, "buffer_size": 100_000, "batch_size": 32,
-        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "eps_start": EPSILON,
-        "eps_final": EPSILON, **speed})
-    model = DQN(cfg)
-    model.learn(PREFILL)
-    for _ in range(3):  # builds MasterAdam's compiled kernel (seconds, once) outside the timing
-        model.train_step()
-    t, start = time.perf_counter(), model.step
-    model.learn(steps)
-    sps = (model.step - start) / (time.perf_counter() - t)
+    model = ready_model(train_freq, speed)
+    n, sec = loop_block(model, steps)
     rss = _peak_rss_mb()  # before the acting blocks add replay
     # the limit's two parts, in this process, right after the timed steps (not before: the
     # timed steps start as they always have, right after the prefill and the warm-up)
@@ -100,7 +116,7 @@ def worker_deepq(train_freq: int, steps: int, speed: dict) -> dict:
     for _ in range(2):
         learned.append(learner_block(model, LEARNER_BLOCK))
         acted.append(acting_block(model, ACTING_BLOCK))
-    return {"steps_per_sec": sps, "peak_rss_mb": rss,
+    return {"steps_per_sec": n / sec, "peak_rss_mb": rss,
             "learner_updates_per_sec": sum(n for n, _ in learned) / sum(s for _, s in learned),
             "acting_steps_per_sec": sum(n for n, _ in acted) / sum(s for _, s in acted)}
 
@@ -157,9 +173,8 @@ def worker_acting(steps: int, speed: dict) -> dict:
         "stop_return": None, "eps_start": EPSILON, "eps_final": EPSILON, **speed})
     model = DQN(cfg)
     model.learn(200)
-    t, start = time.perf_counter(), model.step
-    model.learn(steps)
-    return {"steps_per_sec": (model.step - start) / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
+    n, sec = loop_block(model, steps)
+    return {"steps_per_sec": n / sec, "peak_rss_mb": _peak_rss_mb()}
 
 
 def run_worker(args: list[str]) -> dict:
@@ -195,10 +210,6 @@ def main() -> None:
           f"{torch.backends.cpu.get_cpu_capability()}; deepq speed settings {speed}")
     rows, learner_all = [], []
     med = statistics.median
-
-    def limits(acting: float, learning: float, train_freq: int) -> tuple[float, float]:
-        """(overlapped, serial) limits in steps/s."""
-        return min(acting, learning * train_freq), 1 / (1 / acting + 1 / (learning * train_freq))
 
     for train_freq in (1, 4):
         # Each round: the learner alone and acting alone in their own processes, then the
@@ -238,7 +249,7 @@ def main() -> None:
               f"{rt:.0f} MB | {act:.0f} | {learn:.1f} | {lo:.1f} | {frac:.1%} | {ls:.1f} | {frac_far:.1%} |")
     print("(acting alone, learner alone and the limits: measured in deepq's process right after its "
           "timed steps; medians over rounds)")
-    print(f"\nlearner alone in its own process {statistics.median(learner_all):.1f} updates/s at batch 32 "
+    print(f"\nlearner alone in its own process {statistics.median(learner_all):.2f} updates/s at batch 32 "
           f"(median of {len(learner_all)}: {', '.join(f'{x:.1f}' for x in learner_all)})")
 
 
