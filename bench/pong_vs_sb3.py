@@ -157,10 +157,8 @@ def worker_learner(updates: int, speed: dict) -> dict:
     model.learn(2_000)
     for _ in range(10):
         model.train_step()
-    t = time.perf_counter()
-    for _ in range(updates):
-        model.train_step()
-    return {"updates_per_sec": updates / (time.perf_counter() - t), "peak_rss_mb": _peak_rss_mb()}
+    n, sec = learner_block(model, updates)
+    return {"updates_per_sec": n / sec, "peak_rss_mb": _peak_rss_mb()}
 
 
 def worker_acting(steps: int, speed: dict) -> dict:
