@@ -6,3 +6,8 @@ class DeepQError(Exception):
 
     The CLI prints ``error: <message>`` and exits with status 2, never a traceback.
     """
+
+
+class DeepQWarning(UserWarning):
+    """Something the user should know that does not stop the command (for example files
+    in a checkpoint that deepq did not write). The CLI prints it as one line."""

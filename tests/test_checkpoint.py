@@ -1,5 +1,6 @@
 """Checkpoints: round trip, exact resume, damaged files, atomic writes, SIGTERM."""
 
+import errno
 import json
 import os
 import signal
@@ -105,13 +106,14 @@ def test_crash_during_save_leaves_previous_checkpoint_whole(tmp_path, monkeypatc
     m.learn(100)
 
     def exploding_save(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(np, "save", exploding_save)
-    with pytest.raises(OSError):
+    with pytest.raises(DeepQError, match="cannot write checkpoint of step 400 .*disk full"):
         m.save(tmp_path / "ck")
     monkeypatch.undo()
     assert checkpoint.resolve(tmp_path / "ck") == first
+    assert not list((tmp_path / "ck").glob(".tmp-*"))  # the half-written copy is gone
     assert DQN.load(tmp_path / "ck").step == 300
 
 
@@ -163,5 +165,5 @@ def test_incomplete_state_is_a_clear_error(tmp_path):
     state = json.loads((ck / "state.json").read_text())
     del state["counters"]
     (ck / "state.json").write_text(json.dumps(state))
-    with pytest.raises(DeepQError, match="incomplete or from another deepq version"):
+    with pytest.raises(DeepQError, match="state.json has no .counters."):
         DQN.load(tmp_path / "ck")

@@ -20,8 +20,10 @@ the speed settings (device, bf16 autocast, fused Adam, torch.compile).
 
 from __future__ import annotations
 
+import _thread
 import copy
 import json
+import math
 import os
 import random
 import shutil
@@ -200,6 +202,23 @@ def resolve_precision(cfg: RunConfig, obs_shape: tuple[int, ...], device: torch.
     return torch.bfloat16 if len(obs_shape) == 3 and torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+# state.json as Learner.save writes it (checkpoint.check_schema; "?" marks a part whose
+# absence makes a resume inexact rather than impossible).
+STATE_SCHEMA = {
+    "algorithm": str, "config": dict,
+    "counters": {"step": int, "update": int, "evaluations": int, "wall_time": float},
+    "episode_returns": list, "last_eval": (float, None), "loss_window": list,
+    "optimizer?": {"values": dict, "param_groups": list},
+    "replay?": (dict, None), "rollout?": dict, "rollouts?": list,
+    "rng?": {"python": list, "torch": list, "replay": dict, "policy": dict},
+    "inexact_resumes?": list,
+}
+
+# After a first SIGINT/SIGTERM the loop stops at its next step; one stuck longer than
+# this (a hung environment, an endless sampling loop) is interrupted without a save.
+STOP_GRACE_S = 60.0
+
+
 class _ActionValues(torch.nn.Module):
     """Adapts an algorithm's ``action_values`` to what ``agent.EpsilonGreedy`` calls."""
 
@@ -316,6 +335,14 @@ class Learner:
         self._loss_sum = self._q_sum = 0.0
         self._loss_count = 0
         self._stop = False
+        self.interrupted: int | None = None  # the signal that stopped the last learn()
+        # What the last load restored, and what it could not (a resume is exact only
+        # when nothing is missing); inexact resumes the user allowed, saved in checkpoints.
+        self.restored: list[str] = []
+        self.not_restored: list[str] = []
+        self.allow_inexact = False
+        self._unexpected_gaps: list[str] = []
+        self.inexact_resumes: list[dict[str, Any]] = []
 
     # -- acting --------------------------------------------------------------------
 
@@ -325,9 +352,30 @@ class Learner:
             return 0.0
         return self.epsilon_fn(self.step if step is None else step, c.eps_start, c.eps_final, c.eps_decay)
 
-    def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int:
-        """The action for one observation (greedy unless ``epsilon`` > 0)."""
-        return self._predictor(np.asarray(obs), epsilon)
+    def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int | np.ndarray:
+        """The action for one observation, or actions [B] for a batch [B, *obs_shape]
+        (greedy unless ``epsilon`` > 0)."""
+        obs = self._check_obs(obs)
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 <= epsilon <= 1:
+            raise ValueError(f"predict: epsilon must be a number in [0, 1], got {epsilon!r}")
+        if obs.shape == self.obs_shape:
+            return self._predictor(obs, epsilon)
+        return self._predictor.batch(obs, epsilon)
+
+    def _check_obs(self, obs: Any) -> np.ndarray:
+        """``obs`` as an array of the environment's dtype, or a ValueError saying what fits."""
+        want = f"{self.obs_shape} or [B, *{self.obs_shape}] of {np.dtype(self.obs_dtype).name}"
+        try:
+            arr = np.asarray(obs)
+        except (ValueError, TypeError):
+            raise ValueError(f"predict expects an observation of shape {want}") from None
+        if arr.dtype.kind not in "biuf" or arr.shape[-len(self.obs_shape):] != self.obs_shape \
+                or arr.ndim not in (len(self.obs_shape), len(self.obs_shape) + 1) or 0 in arr.shape:
+            raise ValueError(f"predict expects an observation of shape {want}; "
+                             f"got shape {arr.shape} of {arr.dtype}")
+        if np.dtype(self.obs_dtype) == np.uint8 and arr.dtype != np.uint8:
+            raise ValueError(f"predict expects uint8 frames (0-255) of shape {want}; got {arr.dtype}")
+        return arr.astype(self.obs_dtype, copy=False)
 
     def evaluate(self, episodes: int | None = None, epsilon: float | None = None,
                  env=None) -> list[float]:
@@ -398,6 +446,15 @@ class Learner:
         after the current step; the run is then checkpointed (when it has a run_dir).
         """
         c = self.cfg
+        if steps is not None and (not isinstance(steps, (int, np.integer)) or isinstance(steps, bool)
+                                  or steps < 1):
+            raise TypeError(f"learn(steps) expects a positive int of environment steps, got {steps!r}")
+        if self._unexpected_gaps and not self.allow_inexact:
+            raise DeepQError(f"cannot resume exactly: the checkpoint lacks {', '.join(self._unexpected_gaps)}; "
+                             "resume anyway with --allow-inexact (DQN.load(..., allow_inexact=True))")
+        if self.not_restored:  # the run records that it is not an exact continuation
+            self.inexact_resumes.append({"step": self.step, "missing": list(self.not_restored)})
+            self.not_restored, self._unexpected_gaps = [], []
         end = self.step + steps if steps is not None else c.total_steps
         replay = self._ensure_replay()
         logger = None
@@ -406,11 +463,16 @@ class Learner:
             (self.run_dir / "config.json").write_text(
                 json.dumps(config.to_dict(c), indent=1) + "\n")
             logger = RunLogger(self.run_dir, end, self.step, self.tensorboard, self.progress)
+            if self.inexact_resumes and self.inexact_resumes[-1]["step"] == self.step:
+                logger.message(f"resuming inexactly at step {self.step:,} without: "
+                               + ", ".join(self.inexact_resumes[-1]["missing"]))
         restore = self._install_signal_handlers()
         solved = False
         recent = deque(self.episode_returns[-c.stop_window:], maxlen=c.stop_window)
         started = time.perf_counter()
         window_start, window_step = started, self.step
+        loss_from = self.step  # where the loss sum being collected began
+        self.interrupted = None
         n = c.num_envs
         collector = ThreadPoolExecutor(1, thread_name_prefix="deepq-envs") if c.overlap else None
 
@@ -451,6 +513,8 @@ class Learner:
                     if (c.stop_on == "train" and c.stop_return is not None
                             and len(recent) == c.stop_window and np.mean(recent) >= c.stop_return):
                         solved = True
+                if crossed(c.log_every) or (c.checkpoint_every and crossed(c.checkpoint_every)):
+                    self._check_finite(loss_from)
                 if crossed(c.log_every):
                     if self._loss_count and logger:
                         sps = (self.step - window_step) / max(now - window_start, 1e-9)
@@ -459,6 +523,7 @@ class Learner:
                         window_start, window_step = now, self.step
                     self._loss_sum = self._q_sum = 0.0
                     self._loss_count = 0
+                    loss_from = self.step
                 if c.eval_every and crossed(c.eval_every):
                     self.last_eval = float(np.mean(self.evaluate()))
                     if logger:
@@ -475,12 +540,14 @@ class Learner:
                         logger.message(f"stop criterion met at step {self.step}: "
                                        f"mean return {self.last_eval if c.stop_on == 'eval' else np.mean(recent):.2f}")
                     break
+            self._check_finite(loss_from)
         except BaseException:
             restore()
             if logger:
                 logger.close()
             raise
         finally:
+            self._watchdog_cancel()
             if collector is not None:
                 collector.shutdown()
         self.wall_time += time.perf_counter() - started
@@ -496,6 +563,13 @@ class Learner:
             plot.plot_runs([self.run_dir], self.run_dir / "plot.png")
         self._stop = False
         return solved
+
+    def _check_finite(self, since: int) -> None:
+        """Stop the run (before any save) when a loss since step ``since`` was not finite."""
+        if self._loss_count and not math.isfinite(float(self._loss_sum)):
+            raise DeepQError(f"the loss became non-finite between step {since:,} and step {self.step:,} "
+                             "(diverged: try a lower lr or gradient clipping); no checkpoint was "
+                             "written after it, the last one is kept")
 
     def sync_target(self) -> None:
         """target ← τ·online + (1 − τ)·target, and refresh its autocast copy."""
@@ -522,9 +596,19 @@ class Learner:
             if self._stop:
                 raise KeyboardInterrupt
             self._stop = True
+            self.interrupted = signum
+            self._watchdog = threading.Timer(STOP_GRACE_S, _thread.interrupt_main)
+            self._watchdog.daemon = True
+            self._watchdog.start()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+    def _watchdog_cancel(self) -> None:
+        watchdog = getattr(self, "_watchdog", None)
+        if watchdog is not None:
+            watchdog.cancel()
+            self._watchdog = None
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -552,6 +636,7 @@ class Learner:
             "rng": {"python": random.getstate(), "torch": torch.get_rng_state().tolist(),
                     "replay": self.replay_rng.bit_generator.state,
                     "policy": self.policy.rng.bit_generator.state},
+            "inexact_resumes": self.inexact_resumes,
         }
         return checkpoint.save(Path(path), self.step, tensors, arrays, state, self.cfg.keep_checkpoints)
 
@@ -571,11 +656,16 @@ class Learner:
 
     @classmethod
     def load(cls, path: str | Path, run_dir: str | Path | None = None,
-             overrides: dict[str, Any] | None = None, replay: bool = True, **kwargs):
+             overrides: dict[str, Any] | None = None, replay: bool = True,
+             allow_inexact: bool = False, **kwargs):
         """Rebuild an agent from a checkpoint (a run directory or a checkpoint directory).
 
-        ``replay=False`` leaves the replay memory out (enough to act and evaluate)."""
-        tensors, arrays, state = checkpoint.load(path, arrays=replay)
+        ``replay=False`` leaves the replay memory out (enough to act and evaluate).
+        ``restored`` and ``not_restored`` list the parts of the run; ``learn`` refuses to
+        continue with a part missing unless ``allow_inexact`` (and then records it)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"load expects a run or checkpoint directory (str or Path), got {path!r}")
+        tensors, arrays, state = checkpoint.load(path, arrays=replay, schema=STATE_SCHEMA)
         if state.get("algorithm") != cls.name:
             raise DeepQError(f"{path} holds a '{state.get('algorithm')}' checkpoint, not {cls.name}")
         if not isinstance(state.get("config"), dict):
@@ -584,18 +674,25 @@ class Learner:
         if overrides:
             cfg = config.override(cfg, overrides)
         model = cls(cfg, run_dir=run_dir, **kwargs)
+        model.allow_inexact = allow_inexact
         try:
             model._restore(tensors, arrays, state, replay)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise DeepQError(f"checkpoint {path} is incomplete or from another deepq version "
                              f"(missing or malformed {e})") from None
         return model
 
     def _restore(self, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
                  state: dict[str, Any], replay: bool) -> None:
+        """Put the checkpoint's parts in place, listing them in ``restored`` and what is
+        missing in ``not_restored`` (``learn`` refuses to go on with an unexpected gap)."""
         def part(prefix):
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
+        c = self.cfg
+        counters = state["counters"]
+        restored, missing, by_config = ["weights"], [], []
+        optim = part("optim.")
         try:
             self.q_net.load_state_dict(part("online."))
             self.target_net.load_state_dict(part("target."))
@@ -603,33 +700,53 @@ class Learner:
                 networks.copy_weights(self.target_low, self.target_net)
             if self.q_low is not None:
                 networks.copy_weights(self.q_low, self.q_net)
-            self.optimizer.load_state_dict(
-                checkpoint.optimizer_from_flat(part("optim."), state["optimizer"]))
+            if "optimizer" in state and (optim or counters["update"] == 0):
+                self.optimizer.load_state_dict(checkpoint.optimizer_from_flat(optim, state["optimizer"]))
+                restored.append("optimizer")
+            else:
+                missing.append("optimizer state")
         except (RuntimeError, KeyError, ValueError) as e:
             raise DeepQError("the checkpoint does not match the network of its config: "
                              + str(e).splitlines()[0]) from None
-        # checkpoints written before 2026-11-25 10:11 kept the torch RNG in the tensors file
-        torch_rng = state["rng"]["torch"] if "torch" in state["rng"] else tensors["rng.torch"]
-        torch.set_rng_state(torch.as_tensor(torch_rng, dtype=torch.uint8))
-        counters = state["counters"]
         self.step, self.update = counters["step"], counters["update"]
         self.evaluations, self.wall_time = counters["evaluations"], counters["wall_time"]
-        self.episode_returns = list(state["episode_returns"])
+        self.episode_returns = [float(r) for r in state["episode_returns"]]
         self.last_eval = state["last_eval"]
         self._loss_sum, self._q_sum, self._loss_count = state["loss_window"]
-        python_state = state["rng"]["python"]
-        random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
-        self.replay_rng.bit_generator.state = state["rng"]["replay"]
-        self.policy.rng.bit_generator.state = state["rng"]["policy"]
-        if replay and state["replay"] is not None:
+        self.inexact_resumes = list(state.get("inexact_resumes", []))
+        restored.append("counters")
+        if "rng" in state:
+            rng = state["rng"]
+            torch.set_rng_state(torch.as_tensor(rng["torch"], dtype=torch.uint8))
+            random.setstate((rng["python"][0], tuple(rng["python"][1]), rng["python"][2]))
+            self.replay_rng.bit_generator.state = rng["replay"]
+            self.policy.rng.bit_generator.state = rng["policy"]
+            restored.append("RNG states")
+        else:
+            missing.append("RNG states")
+        if not replay:  # acting and evaluating need nothing more
+            missing.append("replay (not loaded)")
+        elif state.get("replay") is not None:
             self._ensure_replay().load_state_dict(arrays, state["replay"])
-        if self.cfg.env_backend == "envpool":  # EnvPool cannot restore its episodes
+            restored.append(f"replay ({len(self.replay):,} transitions)")
+        elif c.save_replay:
+            missing.append("replay")
+        else:
+            by_config.append("replay (save_replay = false)")
+        if c.env_backend == "envpool":  # EnvPool cannot restore its episodes
             for lane in range(len(self.replay.lanes) if self.replay is not None else 0):
                 self.replay.cut(lane)
-            return
-        saved = state.get("rollouts", [state["rollout"]])
-        if len(saved) != len(self.rollouts):
-            raise DeepQError(f"the checkpoint holds {len(saved)} environments' episodes, "
-                             f"the config {len(self.rollouts)}")
-        for rollout, rollout_state in zip(self.rollouts, saved):
-            rollout.load_state_dict(rollout_state)
+            by_config.append("episodes in progress (env_backend = envpool starts new ones)")
+        elif replay:
+            saved = state.get("rollouts", [state["rollout"]] if "rollout" in state else None)
+            if saved is None:
+                missing.append("environment actions")
+            elif len(saved) != len(self.rollouts):
+                raise DeepQError(f"the checkpoint holds {len(saved)} environments' episodes, "
+                                 f"the config {len(self.rollouts)}")
+            else:
+                for rollout, rollout_state in zip(self.rollouts, saved):
+                    rollout.load_state_dict(rollout_state)
+                restored.append(f"{len(saved)} environment{'s' if len(saved) > 1 else ''}' episodes")
+        self.restored, self.not_restored = restored, missing + by_config
+        self._unexpected_gaps = missing
