@@ -364,6 +364,18 @@ class ReplayBuffer:
         offsets, _ = self._stack_offsets(idx)
         return self.frames[self._shift(idx[:, None], -offsets)]  # [B, C, H, W]
 
+    def _redraw_invalid(self, idx: np.ndarray, valid, draw) -> np.ndarray:
+        """Redraw the slots ``valid`` rejects. A memory that yields no valid slot in many
+        rounds (priorities turned NaN, say) is an error, never an endless loop."""
+        ok = valid(idx)
+        for _ in range(1000):
+            if ok.all():
+                return idx
+            idx[~ok] = draw(~ok)
+            ok = valid(idx)
+        raise DeepQError("replay sampling found no valid transition in 1000 rounds "
+                         "(are the priorities finite?)")
+
     def sample(self, batch_size: int, beta: float = 1.0) -> Batch:
         """Sample ``batch_size`` transitions (with replacement): uniformly, or in
         proportion to p_i^α with importance weights (N·P(i))^−β / max_batch (…) when
@@ -380,11 +392,8 @@ class ReplayBuffer:
             lane = np.searchsorted(ends, u, side="right")
             return lane * self.lane_len + u - (ends[lane] - sizes[lane])
 
-        idx = draw(batch_size)
-        ok = self._valid(idx)
-        while not ok.all():  # rejection: only a handful of slots are ever invalid
-            idx[~ok] = draw(int((~ok).sum()))
-            ok = self._valid(idx)
+        # rejection: only a handful of slots are ever invalid
+        idx = self._redraw_invalid(draw(batch_size), self._valid, lambda bad: draw(int(bad.sum())))
         return self.batch_at(idx)
 
     def _sample_prioritized(self, batch_size: int, beta: float) -> Batch:
@@ -395,11 +404,10 @@ class ReplayBuffer:
             return np.minimum(idx, self.capacity - 1)
 
         strata = np.arange(batch_size, dtype=np.float64)
-        idx = draw(batch_size, strata)
-        ok = self._valid(idx) & (self.tree.get(idx) > 0)
-        while not ok.all():  # stacks reaching overwritten slots, float round-off: rare
-            idx[~ok] = draw(int((~ok).sum()), strata[~ok])
-            ok = self._valid(idx) & (self.tree.get(idx) > 0)
+        # stacks reaching overwritten slots, float round-off: rare
+        idx = self._redraw_invalid(draw(batch_size, strata),
+                                   lambda i: self._valid(i) & (self.tree.get(i) > 0),
+                                   lambda bad: draw(int(bad.sum()), strata[bad]))
         prob = self.tree.get(idx) / self.tree.total  # [B]
         weight = (len(self) * prob) ** (-beta)
         batch = self.batch_at(idx)
