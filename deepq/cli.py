@@ -15,7 +15,9 @@ import argparse
 import dataclasses
 import sys
 import json
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from deepq import checkpoint, config, envs, presets
@@ -25,7 +27,7 @@ from deepq.algos.iqn import IQN
 from deepq.algos.munchausen import MunchausenDQN
 from deepq.algos.qrdqn import QRDQN
 from deepq.algos.rainbow import Rainbow
-from deepq.errors import DeepQError
+from deepq.errors import DeepQError, DeepQWarning
 
 # Algorithm name (as stored in checkpoints) → (class, its config class).
 ALGORITHMS = {
@@ -68,17 +70,47 @@ def _base_config(target: str) -> tuple[str, DQNConfig]:
     return target.replace("/", "-"), cfg
 
 
+def _check_run_dir(run_dir: Path) -> None:
+    """Fail now, not after the environments and networks are built (or, for a read-only
+    place, at the first checkpoint), where ``run_dir`` cannot be created and written: try
+    both, then remove the directories the try made."""
+    made = []  # run_dir and its missing ancestors, deepest first
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise DeepQError(f"run directory {run_dir} exists and is not a directory")
+        d = run_dir
+        while not d.exists() and d != d.parent:
+            made.append(d)
+            d = d.parent
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise DeepQError(f"cannot create and write the run directory {run_dir}: "
+                         f"{getattr(e, 'strerror', None) or e}") from None
+    finally:
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.resume:
         if args.target or args.set or args.config or args.seed is not None:
             raise DeepQError("--resume continues a run with its saved config; "
-                             "only --steps may be given with it")
+                             "only --steps and --allow-inexact may be given with it")
         run_dir = Path(args.resume)
         overrides = {"total_steps": args.steps} if args.steps else None
         algorithm = _algorithm_for_checkpoint(run_dir)
-        model = algorithm.load(run_dir, run_dir=run_dir, overrides=overrides, progress=progress)
-        print(f"resuming {run_dir} at step {model.step:,} of {model.cfg.total_steps:,}", file=sys.stderr)
+        model = algorithm.load(run_dir, run_dir=run_dir, overrides=overrides, progress=progress,
+                               allow_inexact=args.allow_inexact)
+        print(f"resuming {run_dir} at step {model.step:,} of {model.cfg.total_steps:,}; restored "
+              + ", ".join(model.restored)
+              + (f"; not restored: {', '.join(model.not_restored)}" if model.not_restored else ""),
+              file=sys.stderr)
     else:
         if not args.target:
             raise DeepQError("train needs a PRESET or ENV_ID (see `deepq presets`), or --resume RUN_DIR")
@@ -94,9 +126,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config.override(cfg, values)
         run_dir = Path(args.run_dir) if args.run_dir else \
             Path("runs") / f"{name}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+        _check_run_dir(run_dir)
+        if (run_dir / "checkpoints" / "latest").exists():
             raise DeepQError(f"{run_dir} already holds a run; continue it with "
                              f"`deepq train --resume {run_dir}` or choose another --run-dir")
+        _set_aside_unfinished(run_dir)
         model = _algorithm_for_config(cfg)(cfg, run_dir=run_dir, progress=progress)
         print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
     solved = model.learn()
@@ -108,7 +142,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary += f", last evaluation {model.last_eval:.2f}"
     print(summary + (" (stop criterion met)" if solved else ""), file=sys.stderr)
     print(f"run directory: {run_dir}", file=sys.stderr)
-    return 0
+    # a stopped run is not a finished one: 128 + the signal, as a shell reports it
+    return 128 + model.interrupted if model.interrupted else 0
+
+
+def _set_aside_unfinished(run_dir: Path) -> None:
+    """A run killed before its first checkpoint left files but nothing to resume: move
+    them into ``run_dir/unfinished-<time>/`` so a fresh start never overwrites them."""
+    leftovers = [p for p in run_dir.iterdir() if not p.name.startswith("unfinished-")] \
+        if run_dir.is_dir() else []
+    if not leftovers:
+        return
+    aside = run_dir / f"unfinished-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir()
+    for p in leftovers:
+        p.rename(aside / p.name)
+    print(f"{run_dir} held a run stopped before its first checkpoint; its files are kept in {aside}",
+          file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -162,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    if args.show:
+    if args.show is not None:
         preset = presets.get(args.show)
         if preset is None:
             raise DeepQError(f"unknown preset '{args.show}'; `deepq presets` lists them")
@@ -182,8 +232,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return lab_main(args.lab_args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one line, like every other deepq error
+    (argparse would print the usage first); its sub-parsers are of this class too."""
+
+    def error(self, message: str):
+        # " ".join: argparse quotes some arguments as typed, line breaks included
+        raise DeepQError(" ".join(f"{message} (see `{self.prog} --help`)".splitlines()))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deepq", description="Deep Q-learning from the command line.")
+    p = _Parser(prog="deepq", description="Deep Q-learning from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset or an environment id",
@@ -199,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--config", help="TOML file of config overrides")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--allow-inexact", action="store_true",
+                   help="with --resume: continue even if the checkpoint lacks a part of the run "
+                        "(optimizer, replay, RNG, environment actions); the run records it")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -240,15 +302,30 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["lab"]:  # argparse's REMAINDER would not pass a leading "--help" through
         return cmd_lab(argparse.Namespace(lab_args=argv[1:]))
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "episodes", 1) is not None and getattr(args, "episodes", 1) < 1:
-        parser.error("--episodes must be at least 1")
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+        # checked here so that `--resume RUN --steps 0` is refused too
+        for flag in ("steps", "episodes"):
+            value = getattr(args, flag, None)
+            if value is not None and value < 1:
+                raise DeepQError(f"--{flag} must be at least 1; got {value}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DeepQWarning)
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except DeepQError as e:
-        print(f"deepq: error: {e}", file=sys.stderr)
+        # one line even where a message quotes user input holding a newline
+        print("deepq: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        return 2
+    except OSError as e:  # a file-system fault outside a checkpoint (a log row, a plot)
+        print(f"deepq: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("deepq: interrupted", file=sys.stderr)
+        print("deepq: interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = " ".join(str(message).splitlines())
+    print(f"deepq: {'warning' if issubclass(category, DeepQWarning) else category.__name__}: {text}",
+          file=sys.stderr)

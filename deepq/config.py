@@ -4,13 +4,17 @@ An algorithm declares its config as a frozen dataclass whose fields are made wit
 ``param(default, "doc with unit", min=..., choices=...)``: the documentation and the
 valid range live once, where the field is declared, and feed ``deepq presets --show``,
 ``--help`` and the error messages. Overrides come from ``--set key=value`` strings or
-a TOML file; an unknown key, a wrong type or an out-of-range value raises a
-``DeepQError`` that names the key.
+a TOML file; an unknown key, a wrong type, a non-finite number or an out-of-range value
+raises a ``DeepQError`` that names the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import os
+import stat
 import tomllib
 import types
 import typing
@@ -20,6 +24,13 @@ from typing import Any
 from deepq.errors import DeepQError
 
 
+# The largest integer any int field takes unless it declares its own max: int64, what
+# numpy and torch counters hold. The seed goes to random.seed, torch.manual_seed (which takes
+# up to 2**64 - 1) and np.random.default_rng([seed, k]) (any size); environment reset seeds
+# are drawn from it through a SeedSequence, so they stay below 2**32 whatever it is.
+INT_MAX = 2**63 - 1
+
+
 def param(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
           choices: tuple[str, ...] | None = None, min_exclusive: bool = False) -> Any:
     """A config field: default, one-line doc (with its unit), and its valid range."""
@@ -27,6 +38,7 @@ def param(default: Any, doc: str, *, min: float | None = None, max: float | None
     return dataclasses.field(default=default, metadata=meta)
 
 
+@functools.cache
 def _hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -48,13 +60,29 @@ def _type_name(tp: Any) -> str:
     return f"{name} or none" if optional else name
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages: an override may be
+    a megabyte of text, or an int too long for ``repr`` (Python refuses > 4300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 192:
+        return f"an integer of about {round(value.bit_length() * math.log10(2))} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _convert(key: str, raw: Any, tp: Any) -> Any:
     """Turn a TOML value or a ``--set`` string into a value of type ``tp``."""
     base, optional = _split_optional(tp)
     from_string = isinstance(raw, str) and base is not str
     if optional and (raw is None or (from_string and raw.strip().lower() in ("none", "null", ""))):
         return None
-    bad = DeepQError(f"config key '{key}' expects {_type_name(tp)}, got {raw!r}")
+    bad = DeepQError(f"config key '{key}' expects {_type_name(tp)}, got {_show(raw)}")
     if base is bool:
         if isinstance(raw, bool):
             return raw
@@ -67,21 +95,26 @@ def _convert(key: str, raw: Any, tp: Any) -> Any:
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
         if from_string:
+            text = raw.replace("_", "")
             try:
-                value = float(raw.replace("_", ""))
+                return int(text)  # exact: "9007199254740993" through a float would lose its last digit
+            except ValueError:
+                pass
+            try:
+                value = float(text)  # "1e6", "2.0"
             except ValueError:
                 raise bad from None
             if value.is_integer():
                 return int(value)
         raise bad
     if base is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return float(raw)
-        if from_string:
-            try:
+        try:
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 return float(raw)
-            except ValueError:
-                raise bad from None
+            if from_string:
+                return float(raw)
+        except (ValueError, OverflowError):  # OverflowError: an int beyond the float range
+            raise bad from None
         raise bad
     if base is str:
         if isinstance(raw, str):
@@ -99,25 +132,66 @@ def _convert(key: str, raw: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config type {tp} for '{key}'")
 
 
+def _is_type(value: Any, tp: type) -> bool:
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _check_type(name: str, value: Any, tp: Any) -> None:
+    """A DeepQError unless ``value`` is of the field type ``tp``: what ``override`` builds
+    always is, but a config made in Python (``DQNConfig(lr="0.1")``) may not be. A bool
+    is not an int here, though Python says it is; an int is a float."""
+    base, optional = _split_optional(tp)
+    if value is None and optional:
+        return
+    if base in (bool, int, float, str):
+        ok = _is_type(value, base)
+    elif typing.get_origin(base) is tuple:
+        (elem,) = [a for a in typing.get_args(base) if a is not Ellipsis]
+        if not isinstance(value, tuple) or not all(_is_type(v, elem) for v in value):
+            raise DeepQError(f"config key '{name}' expects a tuple of {elem.__name__}, got {_show(value)}")
+        return
+    else:
+        return  # a type _convert cannot build either; nothing to say about it
+    if not ok:
+        raise DeepQError(f"config key '{name}' expects {_type_name(tp)}, got {_show(value)}")
+
+
 def check(cfg: Any) -> None:
-    """Raise a DeepQError naming the first field whose value is out of its range."""
+    """Raise a DeepQError naming the first field whose value is of the wrong type, not a
+    finite number, or out of its range."""
+    hints = _hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         meta = f.metadata
+        _check_type(f.name, value, hints[f.name])
         if value is None:
             continue
+        is_float = _split_optional(hints[f.name])[0] is float
         items = value if isinstance(value, tuple) else (value,)
         for v in items:
             if meta.get("choices") and v not in meta["choices"]:
                 raise DeepQError(f"config key '{f.name}' must be one of "
-                                 f"{', '.join(meta['choices'])}; got {v!r}")
+                                 f"{', '.join(meta['choices'])}; got {_show(v)}")
             if isinstance(v, (int, float)) and not isinstance(v, bool):
+                # NaN needs its own test: every comparison with NaN is False, so NaN passes
+                # `v < lo` and `v > hi` (and per_alpha = nan hangs the priority tree's sampling).
+                if is_float and not _finite(v):
+                    raise DeepQError(f"config key '{f.name}' must be a finite number; got {_show(v)}")
                 lo, hi = meta.get("min"), meta.get("max")
+                if hi is None and not is_float:
+                    hi = INT_MAX  # an int field (or a tuple of ints)
                 if lo is not None and (v < lo or (meta.get("min_exclusive") and v == lo)):
                     op = ">" if meta.get("min_exclusive") else ">="
-                    raise DeepQError(f"config key '{f.name}' must be {op} {lo}; got {v}")
+                    raise DeepQError(f"config key '{f.name}' must be {op} {lo}; got {_show(v)}")
                 if hi is not None and v > hi:
-                    raise DeepQError(f"config key '{f.name}' must be <= {hi}; got {v}")
+                    bound = "2**63 - 1" if hi == INT_MAX else hi
+                    raise DeepQError(f"config key '{f.name}' must be <= {bound}; got {_show(v)}")
 
 
 def override(cfg: Any, values: dict[str, Any]) -> Any:
@@ -127,9 +201,10 @@ def override(cfg: Any, values: dict[str, Any]) -> Any:
     changes = {}
     for key, raw in values.items():
         if key not in names:
-            close = [n for n in names if key.replace("-", "_") == n or n.startswith(key[:4])]
+            close = [n for n in names if isinstance(key, str) and key
+                     and (key.replace("-", "_") == n or n.startswith(key[:4]))]
             hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
-            raise DeepQError(f"unknown config key '{key}'{hint}; "
+            raise DeepQError(f"unknown config key {_show(key)}{hint}; "
                              "`deepq presets --show NAME` lists the keys")
         changes[key] = _convert(key, raw, hints[key])
     new = dataclasses.replace(cfg, **changes)
@@ -149,13 +224,37 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
+    """The ``key = value`` lines of a TOML file, or a DeepQError saying why not."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise DeepQError(f"config file not found: {path}") from None
+    except (OSError, ValueError) as e:  # permission denied, a path through a file, a NUL byte
+        raise DeepQError(f"cannot read config file {path}: {getattr(e, 'strerror', None) or e}") from None
+    if stat.S_ISDIR(mode):
+        raise DeepQError(f"config file {path} is a directory")
+    # a pipe is fine (`--config <(...)`); a device such as /dev/zero would never end
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise DeepQError(f"config file {path} is not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as e:
+        raise DeepQError(f"cannot read config file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise DeepQError(f"config file {path} is not UTF-8 text (byte {e.start}: "
+                         f"{e.object[e.start:e.start + 1]!r})") from None
     except tomllib.TOMLDecodeError as e:
         raise DeepQError(f"config file {path} is not valid TOML: {e}") from None
+    except ValueError as e:  # tomllib turns an integer of > 4300 digits into this
+        raise DeepQError(f"config file {path} holds a value Python cannot read: {e}") from None
+    except RecursionError:
+        raise DeepQError(f"config file {path} nests arrays or tables too deeply") from None
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise DeepQError(f"config file {path}: {_show(key)} is a table; a deepq config file "
+                             "holds only top-level `key = value` lines")
+    return data
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -32,11 +32,28 @@ def is_atari(env_id: str) -> bool:
     return "ale_py" in str(spec.entry_point)
 
 
+# pip targets for modules that Gymnasium's optional environments import (its extras)
+_PIP_NAMES = {"jax": "gymnasium[jax]", "jaxlib": "gymnasium[jax]", "flax": "gymnasium[jax]",
+              "Box2D": "gymnasium[box2d]", "mujoco": "gymnasium[mujoco]"}
+
+
+def _import_failed(env_id: str, e: ImportError) -> DeepQError:
+    """The one line for an environment whose code imports something that is not installed
+    (``phys2d/CartPole-v1`` imports jax, ``GymV26Environment-v0`` shimmy)."""
+    module = (e.name or "").partition(".")[0]
+    if isinstance(e, ModuleNotFoundError) and module:
+        return DeepQError(f"environment '{env_id}' needs the Python package '{module}', which is "
+                          f"not installed: pip install \"{_PIP_NAMES.get(module, module)}\"")
+    return DeepQError(f"environment '{env_id}' needs a package that is not installed "
+                      f"or does not import: {e}")
+
+
 def _spec(env_id: str):
     try:
         return gym.spec(env_id)
     except gym.error.Error as e:
-        raise DeepQError(f"unknown environment '{env_id}': {e}") from None
+        # Gymnasium's message repeats the id, which may hold a line break
+        raise DeepQError(" ".join(f"unknown environment {env_id!r}: {e}".splitlines())) from None
 
 
 class FireOnReset(gym.Wrapper):
@@ -97,13 +114,16 @@ def make(
             env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise DeepQError(f"environment '{env_id}' needs an extra package: {e}") from None
+    except ImportError as e:  # an entry point's module imports a package that is not installed
+        raise _import_failed(env_id, e) from None
     except gym.error.Error as e:
         raise DeepQError(f"cannot make environment '{env_id}': {e}") from None
-    if not isinstance(env.action_space, gym.spaces.Discrete):
+    # Discrete(n, start=s) with s != 0 would be sent actions 0..n-1, not s..s+n-1
+    if not isinstance(env.action_space, gym.spaces.Discrete) or env.action_space.start != 0:
         env.close()
         raise DeepQError(
             f"environment '{env_id}' has action space {env.action_space}; "
-            "deep Q-learning needs a discrete action space"
+            "deep Q-learning needs a discrete action space (numbered from 0)"
         )
     if atari:
         env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=4, screen_size=84,
@@ -140,6 +160,8 @@ def make_pool(env_id: str, num_envs: int, seed: int, frame_stack: int = 4, noop_
     name = env_id.removesuffix("NoFrameskip-v4")
     if "ale_py" not in str(spec.entry_point) or name == env_id:
         raise DeepQError(f"env_backend = envpool runs Atari *NoFrameskip-v4 games, not '{env_id}'")
+    if not 0 <= seed < 2**31:  # EnvPool asserts its seed fits an int32
+        raise DeepQError(f"env_backend = envpool takes seeds below 2**31; got seed = {seed}")
     try:
         import envpool
     except ImportError:

@@ -206,3 +206,60 @@ def test_exact_resume_on_pong_through_gymnasium(tmp_path):
     assert any(r["event"] == "train" for r in rows(tmp_path / "whole"))
     for p, q in zip(whole.q_net.state_dict().values(), resumed.q_net.state_dict().values()):
         assert torch.equal(p, q)
+
+
+def test_cli_resume_names_what_it_restored_and_inexact_needs_the_flag(tmp_path, capsys):
+    from deepq import cli
+
+    _, run = _run(tmp_path, 300)
+    _rewrite(checkpoint.resolve(run), drop_state=("rng",))
+    assert cli.main(["train", "--resume", str(run), "--steps", "350", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "restored weights, optimizer, counters, replay (" in err and "not restored: RNG states" in err
+    assert err.strip().splitlines()[-1] == ("deepq: error: cannot resume exactly: the checkpoint lacks "
+                                            "RNG states; resume anyway with --allow-inexact "
+                                            "(DQN.load(..., allow_inexact=True))")
+    assert cli.main(["train", "--resume", str(run), "--steps", "350", "--no-progress",
+                     "--allow-inexact"]) == 0
+    assert DQN.load(run).inexact_resumes == [{"step": 300, "missing": ["RNG states"]}]
+
+
+def test_a_run_killed_before_its_first_checkpoint_can_be_started_again(tmp_path, capsys):
+    from deepq import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,event\n5,episode\n")  # what kill -9 left
+    (run / "config.json").write_text("{}")
+    assert cli.main(["train", "--resume", str(run)]) == 2
+    assert "stopped before its first checkpoint: nothing to resume" in capsys.readouterr().err
+    assert cli.main(["train", "cartpole", "--run-dir", str(run), "--steps", "200", "--no-progress",
+                     "--set", "eval_every=0", "--set", "stop_return=none"]) == 0
+    kept = list(run.glob("unfinished-*/metrics.csv"))
+    assert len(kept) == 1 and kept[0].read_text() == "step,event\n5,episode\n"
+    assert DQN.load(run).step == 200
+
+
+def test_cli_prints_planted_files_as_one_warning_line(tmp_path, capsys):
+    from deepq import cli
+
+    _, run = _run(tmp_path, 300)
+    (checkpoint.resolve(run) / "evil.pkl").write_bytes(b"x")
+    assert cli.main(["evaluate", str(run), "--episodes", "1"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepq: warning: ") and "evil.pkl" in err[0]
+
+
+def test_disk_full_while_logging_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from deepq import cli, log
+
+    def full(self, **values):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / "metrics.csv"))
+
+    monkeypatch.setattr(log.RunLogger, "_row", full)
+    assert cli.main(["train", "cartpole", "--run-dir", str(tmp_path / "run"), "--steps", "300",
+                     "--no-progress", "--set", "eval_every=0", "--set", "stop_return=none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("deepq: error: No space left on device: ") and "Traceback" not in "".join(err)
