@@ -1,10 +1,14 @@
-"""The agent: acting (ε-greedy and its schedules), stepping an environment, evaluating.
+"""The agent: acting (ε-greedy and its schedules), stepping environments, evaluating.
 
-``Rollout`` is the one place that handles reset, terminated versus truncated, the
-final observation and episode statistics. Each episode is reset with a seed derived
-from (run seed, stream, episode index) and the actions taken since the last reset are
-remembered, so a checkpoint can restore the environment exactly by replaying them,
-for any environment and without pickling it.
+Episode bookkeeping lives here and only here: ``step_record`` turns what an
+environment returned into a ``Step`` (a lost life as termination, truncation that is
+not termination, the final observation), for the Gymnasium environments stepped side
+by side (``Rollout``, ``SideBySide``) and for an EnvPool (``PoolRollout``) alike;
+``replay_fields`` turns steps into what the replay stores (the discount
+γ·(1 − terminated), clipped rewards); ``finished`` lists the episodes that ended.
+Each Gymnasium episode is reset with a seed derived from (run seed, stream, episode
+index) and the actions taken since the last reset are remembered, so a checkpoint can
+restore the environment exactly by replaying them, without pickling it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,44 @@ class EpsilonGreedy:
         return actions
 
 
+def step_record(obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+                truncated: bool, life_lost: bool, life_loss_terminal: bool) -> Step:
+    """The one rule for what a step means to the learner."""
+    return Step(
+        obs=obs, action=action, reward=float(reward), next_obs=next_obs,
+        terminated=bool(terminated or (life_loss_terminal and life_lost)),
+        # A step both terminated and truncated is a termination: nothing to bootstrap.
+        truncated=bool(truncated and not terminated),
+        episode_end=bool(terminated or truncated))
+
+
+def replay_fields(steps: list[Step], gamma: float, clip_rewards: bool) -> dict[str, Any]:
+    """What ``ReplayBuffer.add_batch`` stores for one step of every environment."""
+    reward = np.array([s.reward for s in steps], np.float64)  # [N]
+    return dict(obs=[s.obs for s in steps], action=[s.action for s in steps],
+                reward=np.sign(reward) if clip_rewards else reward,
+                discount=[gamma * (1.0 - float(s.terminated)) for s in steps],  # truncation keeps γ
+                next_obs=[s.next_obs for s in steps], episode_end=[s.episode_end for s in steps])
+
+
+def finished(steps: list[Step]) -> list[tuple[float, int]]:
+    """(raw return, length) of each episode that ended in ``steps``."""
+    return [(s.episode_return, s.episode_length) for s in steps if s.episode_end]
+
+
+class Actor:
+    """N environments stepped as one batch: ``observe`` → [N, *obs_shape];
+    ``transitions(actions)`` → N ``Step``s; ``step`` stores them, then runs ``during``
+    (the updates due; ``speed.Overlapped`` runs them while the environments step)."""
+
+    def step(self, actions: np.ndarray, store: Callable[[list[Step]], None],
+             during: Callable[[], None]) -> list[Step]:
+        steps = self.transitions(actions)
+        store(steps)
+        during()
+        return steps
+
+
 class Rollout:
     """Steps one environment one action at a time and reports each step.
 
@@ -122,19 +164,9 @@ class Rollout:
         obs = self.observe()
         next_obs, reward, terminated, truncated, info = self.env.step(action)
         self.actions.append(action)
-        episode_end = bool(terminated or truncated)
-        life_lost = self.life_loss_terminal and info.get("life_loss", False)
-        step = Step(
-            obs=obs,
-            action=action,
-            reward=float(reward),
-            next_obs=next_obs,
-            terminated=bool(terminated or life_lost),
-            # A step both terminated and truncated is a termination: nothing to bootstrap.
-            truncated=bool(truncated and not terminated),
-            episode_end=episode_end,
-        )
-        if episode_end:
+        step = step_record(obs, action, reward, next_obs, terminated, truncated,
+                           info.get("life_loss", False), self.life_loss_terminal)
+        if step.episode_end:
             stats = info["episode"]  # from RecordEpisodeStatistics: the whole raw score
             step.episode_return = float(stats["r"])
             step.episode_length = int(stats["l"])
@@ -163,7 +195,7 @@ class Rollout:
             self.actions = [int(a) for a in state["actions"]]
 
 
-class SideBySide:
+class SideBySide(Actor):
     """N ``Rollout``s stepped as one batch, in this process (exact resume)."""
 
     def __init__(self, rollouts: list[Rollout]):
@@ -172,11 +204,11 @@ class SideBySide:
     def observe(self) -> np.ndarray:
         return np.stack([r.observe() for r in self.rollouts])  # [N, *obs_shape]
 
-    def step(self, actions: np.ndarray) -> list[Step]:
+    def transitions(self, actions: np.ndarray) -> list[Step]:
         return [r.act(int(a)) for r, a in zip(self.rollouts, actions)]
 
 
-class PoolRollout:
+class PoolRollout(Actor):
     """N environments of an EnvPool (``envs.make_pool``) stepped as one batch, with the
     same ``Step`` bookkeeping as ``Rollout``: ``life_loss_terminal`` turns a lost life
     into ``terminated``, the final observation of an episode is its ``next_obs``, and a
@@ -200,7 +232,7 @@ class PoolRollout:
             self.lengths = np.zeros(len(obs), np.int64)
         return self.obs
 
-    def step(self, actions: np.ndarray) -> list[Step]:
+    def transitions(self, actions: np.ndarray) -> list[Step]:
         obs = self.observe()
         next_obs, reward, terminated, truncated, info = self.pool.step(np.asarray(actions))
         next_obs, lives = np.array(next_obs), np.array(info["lives"])
@@ -208,14 +240,10 @@ class PoolRollout:
         ended = np.asarray(terminated | truncated)
         self.returns += reward
         self.lengths += 1
-        steps = []
-        for e in range(len(obs)):
-            steps.append(Step(
-                obs=obs[e], action=int(actions[e]), reward=float(reward[e]), next_obs=next_obs[e],
-                terminated=bool(terminated[e] or (self.life_loss_terminal and life_lost[e])),
-                truncated=bool(truncated[e] and not terminated[e]), episode_end=bool(ended[e]),
-                episode_return=float(self.returns[e]) if ended[e] else None,
-                episode_length=int(self.lengths[e]) if ended[e] else None))
+        steps = [step_record(obs[e], int(actions[e]), reward[e], next_obs[e], terminated[e],
+                             truncated[e], life_lost[e], self.life_loss_terminal) for e in range(len(obs))]
+        for e in np.flatnonzero(ended):
+            steps[e].episode_return, steps[e].episode_length = float(self.returns[e]), int(self.lengths[e])
         self.obs, self.lives = next_obs.copy(), lives
         if ended.any():  # reset the finished environments now, by id
             ids = np.flatnonzero(ended)

@@ -15,85 +15,36 @@ import argparse
 import dataclasses
 import sys
 import json
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from deepq import checkpoint, config, envs, presets
-from deepq.algos.c51 import C51
+from deepq import checkpoint, config, envs, log, presets
 from deepq.algos.dqn import DQN, DQNConfig
-from deepq.algos.iqn import IQN
-from deepq.algos.munchausen import MunchausenDQN
-from deepq.algos.qrdqn import QRDQN
-from deepq.algos.rainbow import Rainbow
 from deepq.errors import DeepQError, DeepQWarning
-
-# Algorithm name (as stored in checkpoints) → (class, its config class).
-ALGORITHMS = {
-    "dqn": (DQN, DQNConfig),
-    "c51": (C51, C51.Config),
-    "qrdqn": (QRDQN, QRDQN.Config),
-    "iqn": (IQN, IQN.Config),
-    "munchausen": (MunchausenDQN, MunchausenDQN.Config),
-    "rainbow": (Rainbow, Rainbow.Config),
-}
-
-
-def _algorithm_for_config(cfg) -> type:
-    for cls, cfg_cls in ALGORITHMS.values():
-        if type(cfg) is cfg_cls:
-            return cls
-    raise DeepQError(f"no algorithm takes a {type(cfg).__name__}")
+from deepq.presets import ALGORITHMS
 
 
 def _algorithm_for_checkpoint(path: str | Path) -> type:
-    """The class that wrote the checkpoint at ``path`` (checkpoints before the variants
-    were added say "dqn"); a damaged checkpoint falls through to DQN.load's errors."""
+    """The class that wrote the checkpoint at ``path``; a damaged checkpoint falls
+    through to DQN.load's errors."""
     try:
-        state = json.loads((checkpoint.resolve(path) / "state.json").read_text())
-        name = state.get("algorithm", "dqn")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        name = json.loads((checkpoint.resolve(path) / "state.json").read_text()).get("algorithm")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError):
         return DQN
     if name not in ALGORITHMS:
-        raise DeepQError(f"{path} holds a '{name}' checkpoint, which this deepq cannot load")
-    return ALGORITHMS[name][0]
+        raise DeepQError(f"{path} holds a {str(name)[:40]!r} checkpoint, which this deepq cannot load")
+    return ALGORITHMS[name]
 
 
-def _base_config(target: str) -> tuple[str, DQNConfig]:
-    """A preset by name, or an environment id on top of the closest preset."""
+def _base_preset(target: str) -> tuple[str, presets.Preset]:
+    """A preset by name, or an environment id on top of the closest DQN preset."""
     preset = presets.get(target)
     if preset is not None:
-        return target, preset.config
-    base = presets.PRESETS["pong" if envs.is_atari(target) else "cartpole"].config
-    cfg = dataclasses.replace(base, env_id=target, stop_return=None)
-    return target.replace("/", "-"), cfg
-
-
-def _check_run_dir(run_dir: Path) -> None:
-    """Fail now, not after the environments and networks are built (or, for a read-only
-    place, at the first checkpoint), where ``run_dir`` cannot be created and written: try
-    both, then remove the directories the try made."""
-    made = []  # run_dir and its missing ancestors, deepest first
-    try:
-        if run_dir.exists() and not run_dir.is_dir():
-            raise DeepQError(f"run directory {run_dir} exists and is not a directory")
-        d = run_dir
-        while not d.exists() and d != d.parent:
-            made.append(d)
-            d = d.parent
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=run_dir):
-            pass
-    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        raise DeepQError(f"cannot create and write the run directory {run_dir}: "
-                         f"{getattr(e, 'strerror', None) or e}") from None
-    finally:
-        for d in made:
-            try:
-                d.rmdir()
-            except OSError:
-                break
+        return target, preset
+    base = presets.PRESETS["pong" if envs.is_atari(target) else "cartpole"]
+    cfg = dataclasses.replace(base.config, env_id=target, stop_return=None)
+    return target.replace("/", "-"), presets.Preset(base.algorithm, base.description, cfg)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -114,7 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.target:
             raise DeepQError("train needs a PRESET or ENV_ID (see `deepq presets`), or --resume RUN_DIR")
-        name, cfg = _base_config(args.target)
+        name, preset = _base_preset(args.target)
+        cfg = preset.config
         values: dict = {}
         if args.config:
             values |= config.load_toml(args.config)
@@ -124,14 +76,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.seed is not None:
             values["seed"] = args.seed
         cfg = config.override(cfg, values)
-        run_dir = Path(args.run_dir) if args.run_dir else \
-            Path("runs") / f"{name}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        _check_run_dir(run_dir)
+        wanted = Path(args.run_dir) if args.run_dir else None
+        made = [d for d in (wanted, *wanted.parents) if not d.exists()] if wanted else []
+        run_dir = log.new_run_dir(f"{name}-seed{cfg.seed}", wanted)  # fails now, not at a save
+        made = made if wanted else [run_dir]
         if (run_dir / "checkpoints" / "latest").exists():
             raise DeepQError(f"{run_dir} already holds a run; continue it with "
                              f"`deepq train --resume {run_dir}` or choose another --run-dir")
         _set_aside_unfinished(run_dir)
-        model = _algorithm_for_config(cfg)(cfg, run_dir=run_dir, progress=progress)
+        try:
+            model = ALGORITHMS[preset.algorithm](cfg, run_dir=run_dir, progress=progress)
+        except BaseException:
+            for d in made:  # leave nothing behind for a run that never started
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+            raise
         print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
     solved = model.learn()
     recent = model.episode_returns[-model.cfg.stop_window:]

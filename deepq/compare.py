@@ -21,9 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from deepq import plot  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 from deepq.log import read_metrics  # noqa: E402
-from deepq.plot import rolling_mean, save_figure  # noqa: E402
 
 _SEED = re.compile(r"-(s|seed)(\d+)(-\d{8}-\d{6})?$")
 
@@ -49,7 +49,7 @@ def curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
     if not pts:
         return np.zeros(0), np.zeros(0)
     steps, values = zip(*pts)
-    return np.asarray(steps), rolling_mean(np.asarray(values), 10)
+    return np.asarray(steps), plot.rolling_mean(np.asarray(values), 10)
 
 
 def reached(run: Path, threshold: float) -> tuple[int | None, float | None, int]:
@@ -91,12 +91,8 @@ def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
                            for s, v in curves])  # [runs, steps]
         started = np.stack([grid >= s[0] for s, _ in curves]).all(axis=0)
         grid, values = grid[started], values[:, started]
-        mean = values.mean(axis=0)
-        lo, hi = ((mean - values.std(axis=0), mean + values.std(axis=0)) if band == "std"
-                  else (values.min(axis=0), values.max(axis=0)))
         color = f"C{i}" if len(groups) <= 10 else plt.get_cmap("tab20")(i % 20)
-        ax.plot(grid, mean, color=color, label=f"{name} ({len(curves)} seeds)")
-        ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0)
+        plot.band(ax, grid, values, f"{name} ({len(curves)} seeds)", band, fill_alpha=0.2, color=color)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
     band_text = "± 1 std" if band == "std" else "min–max"
@@ -105,4 +101,4 @@ def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, ncol=2)
-    return save_figure(fig, out, dpi=80)
+    return plot.save_figure(fig, out, dpi=80)

@@ -38,6 +38,16 @@ def param(default: Any, doc: str, *, min: float | None = None, max: float | None
     return dataclasses.field(default=default, metadata=meta)
 
 
+def group(cls: type, doc: str) -> Any:
+    """A nested group of settings (a frozen dataclass of ``param`` fields), set as
+    ``--set NAME.key=value`` or in a TOML table ``[NAME]``."""
+    return dataclasses.field(default_factory=cls, metadata={"doc": doc, "group": True})
+
+
+def _is_group(f: dataclasses.Field) -> bool:
+    return bool(f.metadata.get("group"))
+
+
 @functools.cache
 def _hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
@@ -162,53 +172,74 @@ def _check_type(name: str, value: Any, tp: Any) -> None:
         raise DeepQError(f"config key '{name}' expects {_type_name(tp)}, got {_show(value)}")
 
 
-def check(cfg: Any) -> None:
+def check(cfg: Any, prefix: str = "") -> None:
     """Raise a DeepQError naming the first field whose value is of the wrong type, not a
     finite number, or out of its range."""
     hints = _hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         meta = f.metadata
-        _check_type(f.name, value, hints[f.name])
+        if _is_group(f):
+            if not isinstance(value, hints[f.name]):
+                raise DeepQError(f"config key '{prefix}{f.name}' expects a group of settings, got {_show(value)}")
+            check(value, f"{prefix}{f.name}.")
+            continue
+        name = prefix + f.name
+        _check_type(name, value, hints[f.name])
         if value is None:
             continue
         is_float = _split_optional(hints[f.name])[0] is float
         items = value if isinstance(value, tuple) else (value,)
         for v in items:
             if meta.get("choices") and v not in meta["choices"]:
-                raise DeepQError(f"config key '{f.name}' must be one of "
+                raise DeepQError(f"config key '{name}' must be one of "
                                  f"{', '.join(meta['choices'])}; got {_show(v)}")
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 # NaN needs its own test: every comparison with NaN is False, so NaN passes
                 # `v < lo` and `v > hi` (and per_alpha = nan hangs the priority tree's sampling).
                 if is_float and not _finite(v):
-                    raise DeepQError(f"config key '{f.name}' must be a finite number; got {_show(v)}")
+                    raise DeepQError(f"config key '{name}' must be a finite number; got {_show(v)}")
                 lo, hi = meta.get("min"), meta.get("max")
                 if hi is None and not is_float:
                     hi = INT_MAX  # an int field (or a tuple of ints)
                 if lo is not None and (v < lo or (meta.get("min_exclusive") and v == lo)):
                     op = ">" if meta.get("min_exclusive") else ">="
-                    raise DeepQError(f"config key '{f.name}' must be {op} {lo}; got {_show(v)}")
+                    raise DeepQError(f"config key '{name}' must be {op} {lo}; got {_show(v)}")
                 if hi is not None and v > hi:
                     bound = "2**63 - 1" if hi == INT_MAX else hi
-                    raise DeepQError(f"config key '{f.name}' must be <= {bound}; got {_show(v)}")
+                    raise DeepQError(f"config key '{name}' must be <= {bound}; got {_show(v)}")
 
 
-def override(cfg: Any, values: dict[str, Any]) -> Any:
-    """A copy of ``cfg`` with ``values`` applied (strings or TOML values), validated."""
+def override(cfg: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    """A copy of ``cfg`` with ``values`` applied (strings or TOML values), validated.
+    A group's settings are ``"group.key"`` entries or a ``"group"`` dict."""
     hints = _hints(type(cfg))
-    names = {f.name for f in dataclasses.fields(cfg)}
-    changes = {}
+    groups = {f.name for f in dataclasses.fields(cfg) if _is_group(f)}
+    nested: dict[str, dict[str, Any]] = {}
+    flat = {}
     for key, raw in values.items():
+        head, dot, rest = key.partition(".") if isinstance(key, str) else (key, "", "")
+        if head in groups and dot:
+            nested.setdefault(head, {})[rest] = raw
+        elif key in groups:
+            if not isinstance(raw, dict):
+                raise DeepQError(f"config key '{prefix}{key}' is a group: set its keys as "
+                                 f"{prefix}{key}.NAME=VALUE")
+            nested.setdefault(key, {}).update(raw)
+        else:
+            flat[key] = raw
+    changes = {g: override(getattr(cfg, g), v, f"{prefix}{g}.") for g, v in nested.items()}
+    names = {f.name for f in dataclasses.fields(cfg)} - groups
+    for key, raw in flat.items():
         if key not in names:
             close = [n for n in names if isinstance(key, str) and key
                      and (key.replace("-", "_") == n or n.startswith(key[:4]))]
             hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
-            raise DeepQError(f"unknown config key {_show(key)}{hint}; "
-                             "`deepq presets --show NAME` lists the keys")
-        changes[key] = _convert(key, raw, hints[key])
+            raise DeepQError(f"unknown config key {_show(prefix + key if isinstance(key, str) else key)}"
+                             f"{hint}; `deepq presets --show NAME` lists the keys")
+        changes[key] = _convert(prefix + key, raw, hints[key])
     new = dataclasses.replace(cfg, **changes)
-    check(new)
+    check(new, prefix)
     return new
 
 
@@ -250,15 +281,23 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise DeepQError(f"config file {path} holds a value Python cannot read: {e}") from None
     except RecursionError:
         raise DeepQError(f"config file {path} nests arrays or tables too deeply") from None
+    flat = {}
     for key, value in data.items():
-        if isinstance(value, dict):
-            raise DeepQError(f"config file {path}: {_show(key)} is a table; a deepq config file "
-                             "holds only top-level `key = value` lines")
-    return data
+        if isinstance(value, dict):  # a group's table, [speed]: one level, no deeper
+            for sub, v in value.items():
+                if isinstance(v, dict):
+                    raise DeepQError(f"config file {path}: {_show(key)}.{_show(sub)} is a table; "
+                                     "groups hold only `key = value` lines")
+                flat[f"{key}.{sub}"] = v
+        else:
+            flat[key] = value
+    return flat
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    """JSON-able values: tuples as lists, groups as nested dicts."""
+    return {f.name: to_dict(v) if _is_group(f) else list(v) if isinstance(v, tuple) else v
+            for f in dataclasses.fields(cfg) for v in [getattr(cfg, f.name)]}
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:
@@ -266,16 +305,20 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
     return override(cls(), values)
 
 
-def describe(cls: type) -> str:
+def describe(cls: type, prefix: str = "") -> str:
     """One line per field: name, type, default, doc and range."""
     hints = _hints(cls)
     lines = []
     for f in dataclasses.fields(cls):
         meta = f.metadata
+        if _is_group(f):
+            lines.append(f"  {prefix}{f.name}.*: {meta['doc']}")
+            lines.append(describe(hints[f.name], f"{prefix}{f.name}."))
+            continue
         rng = ""
         if meta.get("choices"):
             rng = f" [{' | '.join(meta['choices'])}]"
         elif meta.get("min") is not None or meta.get("max") is not None:
             rng = f" [{meta.get('min', '')}, {meta.get('max') if meta.get('max') is not None else '∞'}]"
-        lines.append(f"  {f.name} ({_type_name(hints[f.name])}, default {f.default!r}){rng}: {meta.get('doc', '')}")
+        lines.append(f"  {prefix}{f.name} ({_type_name(hints[f.name])}, default {f.default!r}){rng}: {meta.get('doc', '')}")
     return "\n".join(lines)

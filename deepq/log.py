@@ -1,4 +1,6 @@
-"""Run output: a console progress bar, ``metrics.csv`` and TensorBoard events.
+"""Run output: the run directory, a console progress bar, CSV tables (``metrics.csv``
+among them), ``config.json`` and TensorBoard events. The training loop and the lab
+both write through these.
 
 ``metrics.csv`` has one row per event (an episode end, a training-loss report or an
 evaluation) with the columns below; cells that do not apply to the event are empty.
@@ -9,12 +11,19 @@ crashed and resumed has the same file as one that never stopped.
 from __future__ import annotations
 
 import csv
-import sys
+import json
 import math
 import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
+
+from deepq import config
+from deepq.errors import DeepQError
 
 COLUMNS = ["step", "update", "wall_time", "event", "episode_return", "episode_length",
            "loss", "q_mean", "epsilon", "eval_return", "steps_per_sec"]
@@ -28,14 +37,61 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def new_run_dir(name: str, given: str | Path | None = None) -> Path:
+    """``given``, or ``runs/NAME-YYYYmmdd-HHMMSS``; created, and checked writable now, so
+    a run that cannot save its results fails before it starts, not after. On failure
+    the directories it made are removed again, and the DeepQError says why."""
+    path = Path(given) if given else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    made = []  # path and its missing ancestors, deepest first
+    try:
+        if path.exists() and not path.is_dir():
+            raise DeepQError(f"run directory {path} exists and is not a directory")
+        d = path
+        while not d.exists() and d != d.parent:
+            made.append(d)
+            d = d.parent
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise DeepQError(f"cannot create and write the run directory {path}: "
+                         f"{getattr(e, 'strerror', None) or e}") from None
+    return path
+
+
+def write_config(run_dir: Path, cfg) -> Path:
+    """``run_dir/config.json``: every field of the config dataclass ``cfg``."""
+    path = run_dir / "config.json"
+    path.write_text(json.dumps(config.to_dict(cfg), indent=1) + "\n")
+    return path
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    """A CSV table, written through a temporary file so a reader never sees half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        out.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def progress_bar(total: int, desc: str | None = None, *, unit: str = "it", initial: int = 0,
+                 enabled: bool = True, leave: bool = True) -> tqdm:
+    """The console progress bar of every run; ``enabled=False`` gives one that prints nothing."""
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not enabled, leave=leave,
+                dynamic_ncols=True, smoothing=0.05, mininterval=0.5)
+
+
 def _truncate_after(path: Path, step: int) -> None:
     rows = [r for r in read_metrics(path.parent) if int(r["step"]) <= step]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv(path, COLUMNS, ([r.get(c, "") for c in COLUMNS] for r in rows))
 
 
 class RunLogger:
@@ -56,8 +112,7 @@ class RunLogger:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
             self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
-        self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                         disable=not progress, smoothing=0.05, mininterval=0.5)
+        self._bar = progress_bar(total_steps, unit="step", initial=start_step, enabled=progress)
         self._postfix: dict[str, str] = {}
 
     def _row(self, **values) -> None:

@@ -1,4 +1,6 @@
-"""Adam over fp32 master weights for a network that trains through a bf16 copy.
+"""Optimizers that clip their gradients as part of the step: ``ClippedAdam``, and
+``MasterAdam``, Adam over fp32 master weights for a network that trains through a bf16
+copy. With either, a gradient step is ``zero_grad``, ``backward``, ``step``.
 
 Under bf16 autocast every update casts each fp32 weight to bf16 for the forward pass,
 casts each bf16 weight gradient back to a new fp32 tensor, clamps it in another pass,
@@ -9,7 +11,7 @@ network passes read ``low``, a copy of the network whose weights are already bf1
 (``networks.autocast_copy``), and one ``torch.compile``d kernel reads its bf16
 gradients, clips them in fp32, updates the fp32 weights and Adam moments of
 ``master``, and writes the rounded weights back into ``low``. The numbers are those of
-autocast with ``targets.clip_gradients`` and ``torch.optim.Adam``, up to rounding: the
+autocast with ``clip_gradients`` and ``torch.optim.Adam``, up to rounding: the
 same bf16 weights reach the passes, and the same gradients reach Adam.
 """
 
@@ -26,7 +28,7 @@ def _clipped_adam_(grads: list[torch.Tensor], params: list[torch.Tensor], exp_av
                    step_size: torch.Tensor, bias_correction2_sqrt: torch.Tensor, beta1: float,
                    beta2: float, eps: float, max_norm: float, max_value: float) -> None:
     """One Adam step in place (PyTorch's order of operations), after clipping the
-    gradients like ``targets.clip_gradients``: per element to ±max_value, then the global
+    gradients like ``clip_gradients``: per element to ±max_value, then the global
     L2 norm to max_norm (0 = off). ``lows`` receive the new weights, rounded to their
     dtype. The bias-corrected step size and √(1 − β₂ᵗ) come in as 0-d tensors: one graph
     serves every step, and the kernel does not recompute them per element."""
@@ -44,6 +46,35 @@ def _clipped_adam_(grads: list[torch.Tensor], params: list[torch.Tensor], exp_av
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         p.sub_(step_size * m / (v.sqrt() / bias_correction2_sqrt + eps))
         low.copy_(p)
+
+
+def clip_gradients(parameters, max_norm: float = 0.0, max_value: float = 0.0) -> None:
+    """Clip gradients in place: max_value > 0 clamps each element to [−v, v], then
+    max_norm > 0 rescales the global L2 norm to at most max_norm.
+
+    The design document's ``param.grad.data.clamp(-1, 1)`` returns a clipped copy and
+    discards it, so it never clipped anything; ``clamp_`` and ``clip_grad_norm_`` write
+    in place.
+    """
+    params = [p for p in parameters if p.grad is not None]
+    if max_value > 0:  # one clamp_ per tensor: clip_grad_value_ makes two passes (~2× slower)
+        for p in params:
+            p.grad.clamp_(-max_value, max_value)
+    if max_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+class ClippedAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` that clips the gradients (``clip_gradients``) before each step."""
+
+    def __init__(self, params, *, max_grad_norm: float = 0.0, max_grad_value: float = 0.0, **adam):
+        super().__init__(params, **adam)
+        self.max_grad_norm, self.max_grad_value = max_grad_norm, max_grad_value
+
+    def step(self, closure=None):
+        clip_gradients((p for g in self.param_groups for p in g["params"]),
+                       self.max_grad_norm, self.max_grad_value)
+        return super().step(closure)
 
 
 class MasterAdam(torch.optim.Adam):

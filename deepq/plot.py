@@ -1,4 +1,6 @@
-"""PNG figures from run directories: episode return and loss against environment steps."""
+"""PNG figures: episode return and loss of run directories against environment steps,
+and the pieces every figure of deepq uses (a mean line with a shaded band over runs or
+seeds, and saving a figure)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,39 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     idx = np.arange(1, len(values) + 1)
     lo = np.maximum(idx - window, 0)
     return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def mean_se(samples) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over axis 0 (runs or seeds); the error is 0 for a single run."""
+    samples = np.asarray(samples, dtype=float)
+    n = samples.shape[0]
+    se = samples.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(samples.shape[1:])
+    return samples.mean(0), se
+
+
+def band_bounds(samples, spread: str = "se") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) over axis 0: ± one standard error ("se"), ± one standard deviation
+    of the samples ("std"), or their minimum and maximum ("minmax")."""
+    samples = np.asarray(samples, dtype=float)
+    if spread == "se":
+        mean, se = mean_se(samples)
+        return mean, mean - se, mean + se
+    mean = samples.mean(0)
+    if spread == "std":
+        std = samples.std(0)
+        return mean, mean - std, mean + std
+    if spread == "minmax":
+        return mean, samples.min(0), samples.max(0)
+    raise ValueError(f"spread must be se, std or minmax, not {spread!r}")
+
+
+def band(ax, x, samples, label: str, spread: str = "se", fill_alpha: float = 0.25, **line_kw):
+    """A mean line over the rows of ``samples`` [runs, len(x)] with its spread (as in
+    ``band_bounds``) shaded in the line's colour; ``line_kw`` go to ``ax.plot``."""
+    mean, lo, hi = band_bounds(samples, spread)
+    line, = ax.plot(x, mean, label=label, **line_kw)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=fill_alpha, linewidth=0)
+    return line
 
 
 def plot_runs(run_dirs: list[Path], out: Path, window: int = 10) -> Path:

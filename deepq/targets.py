@@ -20,8 +20,9 @@ def q_learning_target(
 
 
 def td_loss(q: torch.Tensor, action: torch.Tensor, target: torch.Tensor, kind: str = "huber",
-            huber_delta: float = 1.0) -> torch.Tensor:
-    """Mean over the batch of ρ(y − Q(s, a)). q: [B, A]; action, target: [B] → scalar.
+            huber_delta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample ρ(y − Q(s, a)) [B] and |y − Q(s, a)| [B] (detached: the new priority).
+    q: [B, A]; action, target: [B].
 
     kind "huber": ρ(x) = x²/2 for |x| ≤ δ, δ(|x| − δ/2) beyond (Mnih et al. 2015 clip
     the TD error's gradient to [−1, 1], which is this loss with δ = 1);
@@ -31,33 +32,12 @@ def td_loss(q: torch.Tensor, action: torch.Tensor, target: torch.Tensor, kind: s
     q_sa = q.gather(1, action.long().unsqueeze(1)).squeeze(1)  # [B]
     target = target.detach()
     if kind == "huber":
-        return F.huber_loss(q_sa, target, delta=huber_delta)
-    if kind == "mse":
-        return 0.5 * F.mse_loss(q_sa, target)
-    raise ValueError(f"unknown loss kind {kind!r}")
-
-
-def clip_gradients(parameters, max_norm: float = 0.0, max_value: float = 0.0) -> None:
-    """Clip gradients in place: max_value > 0 clamps each element to [−v, v], then
-    max_norm > 0 rescales the global L2 norm to at most max_norm.
-
-    The design document's ``param.grad.data.clamp(-1, 1)`` returns a clipped copy and
-    discards it, so it never clipped anything; ``clamp_`` and ``clip_grad_norm_`` write
-    in place.
-    """
-    params = [p for p in parameters if p.grad is not None]
-    if max_value > 0:  # one clamp_ per tensor: clip_grad_value_ makes two passes (~2× slower)
-        for p in params:
-            p.grad.clamp_(-max_value, max_value)
-    if max_norm > 0:
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
-
-
-@torch.no_grad()
-def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
-    """target ← τ·online + (1 − τ)·target; τ = 1 is a hard copy."""
-    for t, o in zip(target.parameters(), online.parameters()):
-        t.lerp_(o, tau)
+        per_sample = F.huber_loss(q_sa, target, delta=huber_delta, reduction="none")
+    elif kind == "mse":
+        per_sample = 0.5 * F.mse_loss(q_sa, target, reduction="none")
+    else:
+        raise ValueError(f"unknown loss kind {kind!r}")
+    return per_sample, (target - q_sa).detach().abs()
 
 
 def double_q_learning_target(
@@ -71,26 +51,6 @@ def double_q_learning_target(
     assert next_q_target.shape == next_q_online.shape and next_q_target.shape[0] == reward.shape[0]
     best = next_q_online.argmax(dim=1, keepdim=True)  # [B, 1]
     return reward + discount * next_q_target.gather(1, best).squeeze(1)
-
-
-def weighted_td_loss(q: torch.Tensor, action: torch.Tensor, target: torch.Tensor,
-                     weight: torch.Tensor, kind: str = "huber",
-                     huber_delta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Importance-weighted ``td_loss`` for prioritized replay: mean_i w_i·ρ(y_i − Q(s_i, a_i)).
-
-    Returns (loss, |TD error| [B], detached): the new priorities. q: [B, A]; action,
-    target, weight: [B].
-    """
-    assert q.ndim == 2 and action.shape == target.shape == weight.shape == (q.shape[0],)
-    q_sa = q.gather(1, action.long().unsqueeze(1)).squeeze(1)  # [B]
-    target = target.detach()
-    if kind == "huber":
-        per_sample = F.huber_loss(q_sa, target, delta=huber_delta, reduction="none")
-    elif kind == "mse":
-        per_sample = 0.5 * F.mse_loss(q_sa, target, reduction="none")
-    else:
-        raise ValueError(f"unknown loss kind {kind!r}")
-    return (weight * per_sample).mean(), (target - q_sa).detach().abs()
 
 
 def categorical_projection(reward: torch.Tensor, discount: torch.Tensor, probs: torch.Tensor,

@@ -16,7 +16,7 @@ from deepq.algos.dqn import DQN, DQNConfig
 from deepq.cli import ALGORITHMS, main
 from deepq.errors import DeepQError
 
-CONFIGS = [cfg_cls for _, cfg_cls in ALGORITHMS.values()]
+CONFIGS = [cls.Config for cls in ALGORITHMS.values()]
 
 
 def fields_of(kind: type) -> list[tuple[type, str]]:
@@ -183,8 +183,11 @@ def test_unreadable_config_file_even_as_root(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[section]\nlr = 0.001\n", "'section' is a table"),
-    ("lr = {value = 0.001}\n", "'lr' is a table"),
+    ("[section]\nlr = 0.001\n", "unknown config key 'section.lr'"),  # tables are groups: [speed]
+    ("lr = {value = 0.001}\n", "unknown config key 'lr.value'"),
+    ("[speed.x]\ny = 1\n", "'speed'.'x' is a table; groups hold only `key = value` lines"),
+    ("speed = 1\n", "config key 'speed' is a group: set its keys as speed.NAME=VALUE"),
+    ("[speed]\nthreads = -1\n", "config key 'speed.threads' must be >= 0; got -1"),
     ("[[runs]]\nseed = 1\n", "config key 'runs'"),  # an array of tables: not a known key
     ("hidden = [{a = 1}]\n", "config key 'hidden' expects int, got {'a': 1}"),
     ("lr = 1979-05-27\n", "config key 'lr' expects float"),

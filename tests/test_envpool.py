@@ -39,14 +39,14 @@ def test_pool_rollout_bookkeeping_matches_rollout():
     pool = ScriptedPool()
     r = PoolRollout(pool, life_loss_terminal=True)
     assert r.observe()[:, 0].tolist() == [0, 100]
-    s1 = r.step(np.array([0, 1]))
-    s2 = r.step(np.array([0, 1]))
+    s1 = r.transitions(np.array([0, 1]))
+    s2 = r.transitions(np.array([0, 1]))
     assert s2[0].terminated and not s2[0].episode_end  # a lost life: no bootstrap, game goes on
     assert s2[1].truncated and s2[1].episode_end and not s2[1].terminated
     assert (s2[1].episode_return, s2[1].episode_length) == (-2.0, 2)
     assert s2[1].next_obs[0] == 102  # the final observation, not the reset one
     assert pool.resets[-1] == [1] and r.observe()[1, 0] == 100  # reset by id at once
-    s3 = r.step(np.array([0, 1]))
+    s3 = r.transitions(np.array([0, 1]))
     assert s3[0].episode_end and s3[0].terminated and s3[0].episode_return == 3.0
     assert s3[1].obs[0] == 100 and not s3[1].episode_end
     assert s1[0].obs[0] == 0 and s1[0].next_obs[0] == 1
@@ -76,7 +76,7 @@ def test_envpool_backend_is_for_atari_games():
 def test_envpool_pong_trains_checkpoints_and_resumes(tmp_path):
     pytest.importorskip("envpool")
     cfg = config.override(PRESETS["pong"].config, {
-        "env_backend": "envpool", "num_envs": 4, "overlap": True, "learn_start": 200,
+        "env_backend": "envpool", "num_envs": 4, "speed.overlap": True, "learn_start": 200,
         "train_freq": 4, "buffer_size": 2000, "eval_every": 0, "log_every": 100,
         "checkpoint_every": 0, "stop_return": None})
     m = DQN(cfg, run_dir=tmp_path, tensorboard=False)

@@ -29,7 +29,9 @@ def fuzz(examples: int):
     return settings(_FUZZ, max_examples=examples)
 
 PRESET_NAMES = sorted(PRESETS)
-REAL_KEYS = sorted({f.name for p in PRESETS.values() for f in dataclasses.fields(p.config)})
+REAL_KEYS = sorted({f.name for p in PRESETS.values() for f in dataclasses.fields(p.config)
+                    if not f.metadata.get("group")}
+                   | {f"speed.{f.name}" for f in dataclasses.fields(PRESETS["pong"].config.speed)} | {"speed"})
 
 keys = st.one_of(st.sampled_from(REAL_KEYS), st.sampled_from(REAL_KEYS).map(str.upper),
                  st.text(max_size=12))
@@ -50,7 +52,7 @@ def as_text(value) -> str:
     return str(value) if not isinstance(value, int) or abs(value) < 10**4000 else "9" * 4400
 
 
-CHOICES = sorted({c for p in PRESETS.values() for f in dataclasses.fields(p.config)
+CHOICES = sorted({c for p in PRESETS.values() for f in dataclasses.fields(p.config) + dataclasses.fields(p.config.speed)
                   for c in f.metadata.get("choices") or ()})
 # values near the valid ones, so that many overrides are accepted and their configs checked
 plausible = st.one_of(st.floats(0, 1).map(repr), st.integers(0, 2000).map(str),
@@ -70,6 +72,9 @@ def assert_sane(cfg, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        if f.metadata.get("group"):  # a nested group of settings, checked the same way
+            assert_sane(value, hints[f.name])
+            continue
         base, optional = config._split_optional(hints[f.name])
         if value is None:
             assert optional, f.name

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deepq import config
-from deepq.algos.rainbow import Rainbow
+from deepq.algos.c51 import Rainbow
 from deepq.log import read_metrics
 from deepq.presets import PRESETS
 

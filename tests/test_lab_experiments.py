@@ -30,7 +30,7 @@ def test_random_walk_mc_beats_td_and_intermediate_n_is_best():
     assert ve["gradient MC"] < 0.5 * ve0 and abs(ve["gradient MC"] - ve["oracle regression"]) < 0.02
     # Figure 9.2 right: the best n is intermediate (n = 4 beats both n = 1 and n = 512)
     best = r["nstep_rms"].mean(1).min(1)
-    n = list(random_walk.NSTEP_NS)
+    n = list(random_walk.RandomWalkConfig().nstep_ns)
     assert best[n.index(4)] < best[n.index(1)] and best[n.index(4)] < best[n.index(512)]
 
 

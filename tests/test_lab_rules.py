@@ -26,7 +26,7 @@ def test_targets():
     assert rules.n_step_return([1.0, 1.0], 1.0, 0.0) == 2.0  # episode ended: the MC return
     assert rules.expected_sarsa_target(1.0, 0.9, np.array([1.0, 3.0]), np.array([0.25, 0.75])) \
         == pytest.approx(1 + 0.9 * 2.5)
-    assert rules.q_learning_target(1.0, 0.9, np.array([1.0, 3.0])) == pytest.approx(3.7)
+    assert rules.max_q_target(1.0, 0.9, np.array([1.0, 3.0])) == pytest.approx(3.7)
 
 
 def test_epsilon_greedy_splits_ties():
@@ -108,8 +108,27 @@ def test_semi_gradient_sarsa_and_expected_sarsa_steps_on_linear_q():
     # Sarsa with A' = 0: U = −1 + 0.5·3 = 0.5, error −1.5, step 0.1·(−1.5)·(0, 0, 1, 2)
     sarsa = rules.semi_gradient_update(w, grad, rules.td_target(-1.0, 0.5, q.value(w, 1, 0)), estimate, 0.1)
     assert sarsa == pytest.approx([1.0, 0.0, -0.15, 0.7])
-    assert rules.q_learning_target(-1.0, 0.5, q.values(w, 1)) == pytest.approx(0.5)  # max is A' = 0 here
+    assert rules.max_q_target(-1.0, 0.5, q.values(w, 1)) == pytest.approx(0.5)  # max is A' = 0 here
     # Expected Sarsa with π(·|S') = (½, ½): U = −1 + 0.5·1.5 = −0.25, error −2.25
     expected = rules.semi_gradient_update(
         w, grad, rules.expected_sarsa_target(-1.0, 0.5, q.values(w, 1), np.array([0.5, 0.5])), estimate, 0.1)
     assert expected == pytest.approx([1.0, 0.0, -0.225, 0.55])
+
+
+def test_max_q_target_agrees_with_the_core_q_learning_target():
+    import torch
+
+    from deepq import targets
+
+    reward = np.array([1.0, -0.5, 2.0, 0.0, 3.0])
+    discount = np.array([0.9, 0.99, 0.0, 0.5, 0.9 ** 3])  # row 2 is terminal: discount 0
+    next_q = np.array([[1.0, 3.0, -2.0],
+                       [-1.0, -4.0, -0.5],  # every value negative: the max is still the max
+                       [10.0, 20.0, 30.0],  # terminal: ignored
+                       [2.0, 2.0, 1.0],  # a tie
+                       [0.25, 0.0, -0.25]])
+    core = targets.q_learning_target(*(torch.as_tensor(a, dtype=torch.float64) for a in (reward, discount, next_q)))
+    assert rules.max_q_target(reward, discount, next_q) == pytest.approx(core.numpy())
+    assert core.numpy() == pytest.approx([3.7, -0.995, 2.0, 1.0, 3.0 + 0.729 * 0.25])  # by hand
+    for i in range(len(reward)):  # one transition at a time, as the lab calls it
+        assert rules.max_q_target(reward[i], discount[i], next_q[i]) == pytest.approx(float(core[i]))

@@ -1,14 +1,15 @@
 """MasterAdam: Adam over fp32 master weights fed by a bf16 copy's gradients, clipping
-included, gives what autocast + targets.clip_gradients + torch.optim.Adam give."""
+included, gives what autocast + optim.clip_gradients + torch.optim.Adam give."""
 
 import copy
 
 import pytest
 import torch
 
-from deepq import DQN, config, networks, targets
+from deepq import DQN, config, networks, optim
 from deepq.algos.dqn import DQNConfig
-from deepq.algos.loop import resolve_master_adam
+from deepq.settings import SpeedConfig
+from deepq.speed import resolve_master_adam
 from deepq.errors import DeepQError
 from deepq.optim import MasterAdam
 from deepq.presets import PRESETS
@@ -42,7 +43,7 @@ def _run(max_norm, max_value, steps=4, compile=False):
         grads = _grads(s, list(ref.parameters()))
         for p, g in zip(ref.parameters(), grads):
             p.grad = g.float()  # autocast: the bf16 gradient, cast exactly to fp32
-        targets.clip_gradients(ref.parameters(), max_norm, max_value)
+        optim.clip_gradients(ref.parameters(), max_norm, max_value)
         ref_opt.step()
         opt.zero_grad()
         for p, g in zip(low.parameters(), grads):
@@ -94,17 +95,18 @@ def test_state_dict_loads_into_plain_adam_and_back():
             assert torch.equal(plain.state_dict()["state"][pid][key], saved["state"][pid][key])
 
 
-def _pong(**overrides):
+def _pong(master_adam="auto", **overrides):
     return config.override(PRESETS["pong"].config, {
-        "precision": "bf16", "learn_start": 64, "buffer_size": 2000, "batch_size": 8,
-        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "threads": 1, **overrides})
+        "speed.precision": "bf16", "learn_start": 64, "buffer_size": 2000, "batch_size": 8,
+        "eval_every": 0, "checkpoint_every": 0, "stop_return": None, "speed.threads": 1,
+        "speed.master_adam": master_adam, **overrides})
 
 
 def test_dqn_update_through_the_copy_tracks_autocast():
     runs = {}
     for mode in ("off", "on"):
         torch.manual_seed(0)
-        m = DQN(_pong(compile_optimizer=mode, seed=4), tensorboard=False)
+        m = DQN(_pong(master_adam=mode, seed=4), tensorboard=False)
         assert isinstance(m.optimizer, MasterAdam) == (mode == "on")
         m.learn(64 + 6)  # six updates on the same replay, the same batches
         runs[mode] = m
@@ -115,13 +117,13 @@ def test_dqn_update_through_the_copy_tracks_autocast():
         torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-4)
     # the updates really moved the weights: compare with the untouched initial network
     torch.manual_seed(0)
-    fresh = DQN(_pong(compile_optimizer="on", seed=4), tensorboard=False)
+    fresh = DQN(_pong(master_adam="on", seed=4), tensorboard=False)
     moved = max((p - q).abs().max().item() for p, q in zip(fresh.q_net.parameters(), on.q_net.parameters()))
     assert moved > 1e-4
 
 
 def test_resume_with_master_adam_equals_uninterrupted(tmp_path):
-    cfg = _pong(compile_optimizer="on", total_steps=110, seed=5)
+    cfg = _pong(master_adam="on", total_steps=110, seed=5)
     whole = DQN(cfg, tensorboard=False)
     whole.learn()
     part = DQN(cfg, tensorboard=False)
@@ -133,40 +135,41 @@ def test_resume_with_master_adam_equals_uninterrupted(tmp_path):
     for p, q in zip(whole.q_net.parameters(), resumed.q_net.parameters()):
         assert torch.equal(p, q)
     # a checkpoint written with MasterAdam resumes with plain Adam too
-    plain = DQN.load(tmp_path / "ck", overrides={"compile_optimizer": "off"}, tensorboard=False)
-    assert type(plain.optimizer) is torch.optim.Adam
+    plain = DQN.load(tmp_path / "ck", overrides={"speed.master_adam": "off"}, tensorboard=False)
+    assert type(plain.optimizer) is optim.ClippedAdam
     plain.learn()
     assert plain.update == whole.update
 
 
 def test_auto_turns_master_adam_on_only_for_long_bf16_cpu_runs():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    long, short = DQNConfig(total_steps=1_000_000), DQNConfig(total_steps=50_000)
-    assert resolve_master_adam(long, torch.bfloat16, cpu)
-    assert not resolve_master_adam(short, torch.bfloat16, cpu)
-    assert not resolve_master_adam(long, None, cpu)  # fp32 runs have nothing to cast
-    assert not resolve_master_adam(long, torch.bfloat16, cuda)
-    assert resolve_master_adam(DQNConfig(compile_optimizer="on"), torch.bfloat16, cuda)
-    assert not resolve_master_adam(DQNConfig(total_steps=10**6, compile_optimizer="off"),
-                                   torch.bfloat16, cpu)
+    auto, on, off = SpeedConfig(), SpeedConfig(master_adam="on"), SpeedConfig(master_adam="off")
+    assert resolve_master_adam(auto, torch.bfloat16, cpu, 1_000_000)
+    assert not resolve_master_adam(auto, torch.bfloat16, cpu, 50_000)
+    assert not resolve_master_adam(auto, None, cpu, 1_000_000)  # fp32 runs have nothing to cast
+    assert not resolve_master_adam(auto, torch.bfloat16, cuda, 1_000_000)
+    assert resolve_master_adam(on, torch.bfloat16, cuda, 100)
+    assert not resolve_master_adam(off, torch.bfloat16, cpu, 10**6)
+    with pytest.raises(DeepQError, match="master_adam = on needs bf16 updates"):
+        resolve_master_adam(on, None, cpu, 10**6)  # a setting it cannot honour is an error
 
 
 def test_without_a_cxx_compiler_auto_falls_back_and_on_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler-for-deepq")
     cpu = torch.device("cpu")
-    assert not resolve_master_adam(DQNConfig(total_steps=10**6), torch.bfloat16, cpu)
+    assert not resolve_master_adam(SpeedConfig(), torch.bfloat16, cpu, 10**6)
     with pytest.raises(DeepQError, match="C\\+\\+ compiler"):
-        resolve_master_adam(DQNConfig(compile_optimizer="on"), torch.bfloat16, cpu)
+        resolve_master_adam(SpeedConfig(master_adam="on"), torch.bfloat16, cpu, 10**6)
 
 
 def test_training_acts_through_the_refreshed_copy_and_predict_stays_fp32():
-    m = DQN(_pong(compile_optimizer="on", seed=6, lr=1e-3), tensorboard=False)
+    m = DQN(_pong(master_adam="on", seed=6, lr=1e-3), tensorboard=False)
     m.learn(64 + 20)  # twenty updates move the weights well past bf16 rounding
     obs = torch.from_numpy(m.replay.sample(32).obs)  # [32, 4, 84, 84] uint8
     with torch.no_grad():
-        fp32, acting = m.action_values(obs), m.acting_values(obs)  # [32, A]
+        fp32, acting = m.learner.q_values(obs), m.learner._acting_values(obs)  # [32, A]
         # the same network before the updates: what a copy never refreshed would give
-        initial = DQN(_pong(compile_optimizer="on", seed=6, lr=1e-3), tensorboard=False).action_values(obs)
+        initial = DQN(_pong(master_adam="on", seed=6, lr=1e-3), tensorboard=False).learner.q_values(obs)
     assert acting.dtype == torch.float32
     assert not torch.equal(acting, fp32)  # it really is the bf16 pass
     moved = (fp32 - initial).abs().max()
@@ -174,7 +177,7 @@ def test_training_acts_through_the_refreshed_copy_and_predict_stays_fp32():
     # Make the copy prefer another action everywhere: acting follows it, predict does not.
     other = (fp32[0].argmax() + 1) % m.n_actions
     with torch.no_grad():
-        m.q_low.head[-1].bias[other] += 100.0
-        assert (m.acting_values(obs).argmax(1) == other).all()
+        m.learner.nets.online_low.head[-1].bias[other] += 100.0
+        assert (m.learner._acting_values(obs).argmax(1) == other).all()
     for o, q in zip(obs[:4].numpy(), fp32[:4]):
         assert m.predict(o) == int(q.argmax())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deepq import DQN, checkpoint, config
-from deepq.algos import loop
+from deepq import run
 from deepq.errors import DeepQError, DeepQWarning
 from deepq.log import read_metrics
 from deepq.presets import PRESETS
@@ -140,7 +140,7 @@ def test_latest_may_only_name_a_sibling_checkpoint(tmp_path):
 
 def test_a_single_sigterm_stops_a_stuck_loop(tmp_path, monkeypatch):
     model, _ = _run(tmp_path, 300)
-    monkeypatch.setattr(loop, "STOP_GRACE_S", 0.5)
+    monkeypatch.setattr(run, "STOP_GRACE_S", 0.5)
 
     def stuck(*args, **kwargs):
         while True:

@@ -5,8 +5,10 @@ import copy
 import torch
 
 from deepq import networks
-from deepq.algos.dqn import DQNConfig, td_update
-from deepq.algos.loop import resolve_precision
+from deepq.algos.dqn import DQNConfig, dqn_loss
+from deepq.optim import ClippedAdam
+from deepq.settings import SpeedConfig
+from deepq.speed import Nets, resolve_precision
 
 
 def _batch(B=8, seed=0):
@@ -24,9 +26,15 @@ def _update(amp):
     torch.manual_seed(0)
     net = networks.build((4, 84, 84), 6, (64,))
     target = copy.deepcopy(net)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
-    cfg = DQNConfig()
-    losses = [td_update(net, target, opt, _batch(seed=i), cfg, amp)[0] for i in range(3)]
+    opt = ClippedAdam(net.parameters(), lr=1e-3, fused=True)
+    nets = Nets(net, target, net, target, net, opt, torch.device("cpu"), amp)
+    losses = []
+    for i in range(3):
+        loss = dqn_loss(nets, _batch(seed=i), DQNConfig())[0].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
     return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
@@ -40,9 +48,21 @@ def test_bf16_update_tracks_fp32():
 
 
 def test_auto_precision_uses_fp32_for_vector_observations():
-    assert resolve_precision(DQNConfig(), (4,), torch.device("cpu")) is None
-    assert resolve_precision(DQNConfig(precision="fp32"), (4, 84, 84), torch.device("cpu")) is None
-    assert resolve_precision(DQNConfig(precision="bf16"), (4,), torch.device("cpu")) is torch.bfloat16
+    cpu = torch.device("cpu")
+    assert resolve_precision(SpeedConfig(), (4,), cpu, True) is None
+    assert resolve_precision(SpeedConfig(precision="fp32"), (4, 84, 84), cpu, True) is None
+    assert resolve_precision(SpeedConfig(precision="bf16"), (4,), cpu, True) is torch.bfloat16
+
+
+def test_bf16_for_an_algorithm_that_cannot_run_it_is_an_error():
+    import pytest
+
+    from deepq.errors import DeepQError
+
+    cpu = torch.device("cpu")
+    assert resolve_precision(SpeedConfig(), (4, 84, 84), cpu, False) is None  # auto: fp32
+    with pytest.raises(DeepQError, match="speed.precision = bf16 is not implemented for this algorithm"):
+        resolve_precision(SpeedConfig(precision="bf16"), (4, 84, 84), cpu, False)
 
 
 def test_q_value_layer_stays_fp32_under_autocast():
@@ -79,11 +99,11 @@ def test_bf16_target_copy_computes_what_autocast_computes_and_follows_syncs():
         x = _batch()["next_obs"]
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             assert torch.equal(net(x), low(x))
-    cfg = config.override(PRESETS["pong"].config, {"precision": "bf16", "learn_start": 10**9})
+    cfg = config.override(PRESETS["pong"].config, {"speed.precision": "bf16", "learn_start": 10**9})
     m = DQN(cfg, tensorboard=False)
     with torch.no_grad():
         for p in m.q_net.parameters():
             p.add_(0.01)
-    m.sync_target()  # the copy follows the fp32 target network
-    for lo, hi in zip(m.target_fn.parameters(), m.target_net.parameters()):
+    m.learner.sync_target()  # the copy follows the fp32 target network
+    for lo, hi in zip(m.learner.nets.target_pass.parameters(), m.target_net.parameters()):
         assert torch.equal(lo, hi.to(lo.dtype))

@@ -21,15 +21,28 @@ def test_double_and_plain_targets_differ_where_online_and_target_disagree():
     assert torch.allclose(double, torch.tensor([1.9, 0.0, 2.0]))
 
 
-def test_weighted_td_loss_by_hand():
-    q = torch.tensor([[1.0, 2.0], [0.0, 0.0]], requires_grad=True)
-    action, y = torch.tensor([1, 0]), torch.tensor([2.5, 3.0])
-    loss, td_abs = targets.weighted_td_loss(q, action, y, torch.tensor([1.0, 0.5]))
-    # Huber per sample: 0.5·0.5² = 0.125 and 3 − 0.5 = 2.5; weighted mean (0.125 + 1.25) / 2
-    assert loss.item() == pytest.approx(0.6875)
-    assert torch.allclose(td_abs, torch.tensor([0.5, 3.0]))
-    ones, _ = targets.weighted_td_loss(q, action, y, torch.ones(2))
-    assert ones.item() == pytest.approx(targets.td_loss(q, action, y).item())
+def test_the_learner_weights_per_sample_losses_by_hand():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from deepq import DQN, config
+    from deepq.presets import PRESETS
+    from deepq.types import Batch
+
+    model = DQN(config.override(PRESETS["cartpole"].config, {"hidden": [4], "lr": 1e-9}), tensorboard=False)
+    per_sample = torch.tensor([0.125, 2.5], requires_grad=True)  # Huber of errors 0.5 and 3
+    model.learner.algorithm = SimpleNamespace(loss=lambda nets, b, cfg: (
+        per_sample * (1 + 0 * nets.train(b["obs"]).sum()), torch.tensor([0.5, 3.0]), torch.tensor(0.0)))
+    two = np.zeros((2, 4), np.float32)
+    batch = Batch(two, np.zeros(2, np.int64), np.zeros(2, np.float32), np.zeros(2, np.float32), two,
+                  np.arange(2), weight=np.array([1.0, 0.5], np.float32))
+    loss, _, priorities = model.learner.update(batch)
+    assert loss.item() == pytest.approx((0.125 + 0.5 * 2.5) / 2)  # 0.6875
+    assert np.allclose(priorities, [0.5, 3.0])
+    batch.weight = None
+    loss, _, priorities = model.learner.update(batch)
+    assert loss.item() == pytest.approx((0.125 + 2.5) / 2) and priorities is None
 
 
 SUPPORT = torch.tensor([0.0, 1.0, 2.0])  # v_min 0, v_max 2, Δz 1

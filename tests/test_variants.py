@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from deepq import DQN, DQNConfig, config
-from deepq.cli import ALGORITHMS, main
+from deepq.cli import main
+from deepq.presets import ALGORITHMS
 from deepq.errors import DeepQError
 from deepq.log import read_metrics
 from deepq.presets import PRESETS
@@ -16,13 +17,12 @@ from deepq.presets import PRESETS
 CORE = {"seed-pong", "pong", "cartpole"}
 CARTPOLE = sorted(n for n in PRESETS if n not in CORE and PRESETS[n].config.env_id == "CartPole-v1")
 PONG = sorted(n for n in PRESETS if n not in CORE and "Pong" in PRESETS[n].config.env_id)
-CLASS_OF = {cfg_cls: cls for cls, cfg_cls in ALGORITHMS.values()}
 
 
 def build(name, **small):
     cfg = PRESETS[name].config
     cfg = config.override(cfg, {"eval_every": 0, "stop_return": None, "checkpoint_every": 0, **small})
-    return CLASS_OF[type(cfg)](cfg, tensorboard=False)
+    return ALGORITHMS[PRESETS[name].algorithm](cfg, tensorboard=False)
 
 
 def params(model):
@@ -30,8 +30,8 @@ def params(model):
 
 
 def test_every_algorithm_has_cartpole_and_pong_presets():
-    algorithms = {type(PRESETS[n].config) for n in CARTPOLE} & {type(PRESETS[n].config) for n in PONG}
-    assert algorithms == set(CLASS_OF)
+    algorithms = {PRESETS[n].algorithm for n in CARTPOLE} & {PRESETS[n].algorithm for n in PONG}
+    assert algorithms == set(ALGORITHMS)
     for v in ("double", "dueling", "noisy", "nstep", "per", "c51", "qrdqn", "iqn", "munchausen", "rainbow"):
         assert f"{v}-cartpole" in PRESETS and f"{v}-pong" in PRESETS
     assert "rainbow-atari100k" in PRESETS
@@ -61,7 +61,8 @@ def test_pong_preset_trains_a_few_hundred_steps(name):
 def test_defaults_of_the_variant_fields_are_plain_dqn():
     d = DQNConfig()
     assert (d.double, d.dueling, d.noisy, d.n_step, d.prioritized) == (False, False, False, 1, False)
-    for algorithm, (cls, cfg_cls) in ALGORITHMS.items():
+    for algorithm, cls in ALGORITHMS.items():
+        cfg_cls = cls.Config
         names = {f.name for f in dataclasses.fields(cfg_cls)}
         for f in dataclasses.fields(cfg_cls):
             assert f.metadata.get("doc"), (cfg_cls.__name__, f.name)
@@ -95,7 +96,7 @@ def test_cli_train_resume_evaluate_each_algorithm(name, tmp_path, capsys):
             "--no-progress"]
     assert main(["train", name, "--steps", "200", "--run-dir", str(run), *fast]) == 0
     assert main(["train", "--resume", str(run), "--steps", "250", "--no-progress"]) == 0
-    cls = CLASS_OF[type(PRESETS[name].config)]
+    cls = ALGORITHMS[PRESETS[name].algorithm]
     assert cls.load(run, tensorboard=False).step == 250
     capsys.readouterr()
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
@@ -106,7 +107,7 @@ def test_resume_equals_uninterrupted_for_rainbow(tmp_path):
     small = {"learn_start": 100, "buffer_size": 2000, "hidden": [32, 32], "log_every": 50,
              "eval_every": 0, "stop_return": None, "total_steps": 500, "checkpoint_every": 0}
     cfg = config.override(PRESETS["rainbow-cartpole"].config, small)
-    cls = CLASS_OF[type(cfg)]
+    cls = ALGORITHMS["rainbow"]
     whole = cls(cfg, run_dir=tmp_path / "whole", tensorboard=False)
     whole.learn()
     part = cls(cfg, run_dir=tmp_path / "part", tensorboard=False)

@@ -51,7 +51,7 @@ def test_updates_follow_env_steps_and_lanes_play_different_episodes():
 
 @pytest.mark.parametrize("overlap", [False, True])
 def test_resume_equals_uninterrupted_run_with_several_envs(tmp_path, overlap):
-    cfg = config.override(SMALL, {"overlap": overlap})
+    cfg = config.override(SMALL, {"speed.overlap": overlap})
     whole = DQN(cfg, run_dir=tmp_path / "whole", tensorboard=False)
     whole.learn()
     part = DQN(cfg, run_dir=tmp_path / "part", tensorboard=False)
@@ -65,7 +65,7 @@ def test_resume_equals_uninterrupted_run_with_several_envs(tmp_path, overlap):
 
 
 def test_overlap_is_deterministic_and_learns_from_the_same_data():
-    runs = [DQN(config.override(SMALL, {"overlap": o}), tensorboard=False) for o in (True, True, False)]
+    runs = [DQN(config.override(SMALL, {"speed.overlap": o}), tensorboard=False) for o in (True, True, False)]
     for m in runs:
         m.learn(900)
     a, b, serial = runs

@@ -19,22 +19,33 @@ What differs from the paper, and why:
   ``prioritized``) default to off, so the defaults are C51; with ``prioritized`` the
   priority is the cross-entropy, as in Rainbow.
 
-Read top to bottom: the config, the update rule (``c51_update``), then the ``C51``
-class (its training loop is ``loop.Learner``'s).
+Rainbow (Hessel et al., "Rainbow: combining improvements in deep reinforcement
+learning", AAAI 2018) is C51 with the five other components on by default: the online
+network picks a' (Double), a dueling, noisy network with its streams combined per atom,
+3-step returns, prioritized replay (α 0.5, β 0.4 → 1) and ε = 0. Its differences from
+the paper: β is annealed to 1 over ``total_steps`` environment steps; importance
+weights are normalised by the batch's largest; gradients are clipped by global norm
+10; evaluation acts on the noisy layers' mean weights. Data-efficient Rainbow (van
+Hasselt et al. 2019) is the preset ``rainbow-atari100k``, with the Nature CNN.
+
+Read top to bottom: the configs, the network, Q-values as the mean of the
+distribution, and the per-sample loss; ``RainbowConfig`` differs from ``C51Config``
+only in its defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, batch_mean, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
+from deepq.loop import Model
+from deepq.settings import RunConfig, redefault
+from deepq.speed import Nets
 
 
 @dataclass(frozen=True)
@@ -49,44 +60,65 @@ class C51Config(RunConfig):
     v_max: float = param(10.0, "highest atom of the support (return units)")
 
 
-def c51_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               batch: dict[str, torch.Tensor], cfg: C51Config,
-               support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """One gradient step on the C51 loss; returns (loss, mean Q, cross-entropy [B] when
-    the batch carries importance weights, for the new priorities, else None)."""
+@dataclass(frozen=True)
+class RainbowConfig(C51Config):
+    """C51 with Rainbow's defaults: the paper's Adam settings and its components on."""
+
+    lr: float = redefault('lr', 6.25e-05)
+    adam_eps: float = redefault('adam_eps', 0.00015)
+    double: bool = redefault('double', True)
+    dueling: bool = redefault('dueling', True)
+    noisy: bool = redefault('noisy', True)
+    n_step: int = redefault('n_step', 3)
+    prioritized: bool = redefault('prioritized', True)
+    per_alpha: float = redefault('per_alpha', 0.5)
+
+
+def support(cfg: C51Config, device: torch.device) -> torch.Tensor:
+    """[N] returns of the atoms."""
+    return torch.linspace(cfg.v_min, cfg.v_max, cfg.n_atoms, device=device)
+
+
+def network(cfg: C51Config, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
+    if not cfg.v_min < cfg.v_max:
+        raise DeepQError(f"config needs v_min < v_max; got v_min={cfg.v_min}, v_max={cfg.v_max}")
+    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
+                          n_atoms=cfg.n_atoms, noisy_sigma0=cfg.noisy_sigma0)
+
+
+def q_values(net, obs: torch.Tensor, cfg: C51Config) -> torch.Tensor:
+    return (F.softmax(net(obs), dim=2) * support(cfg, obs.device)).sum(2)  # [B, A]
+
+
+def c51_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: C51Config
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample cross-entropy to the projected target distribution [B] (also the new
+    priority, as in Rainbow) and mean Q."""
+    z = support(cfg, batch["obs"].device)  # [N]
     arange = torch.arange(batch["action"].shape[0], device=batch["action"].device)
-    log_p = F.log_softmax(q_net(batch["obs"]), dim=2)  # [B, A, N]
+    log_p = F.log_softmax(nets.train(batch["obs"]), dim=2)  # [B, A, N]
     log_p_a = log_p[arange, batch["action"]]  # [B, N]
     with torch.no_grad():
-        next_p = F.softmax(target_net(batch["next_obs"]), dim=2)  # [B, A, N]
+        next_p = F.softmax(nets.target_pass(batch["next_obs"]), dim=2)  # [B, A, N]
         if cfg.double:  # van Hasselt et al. 2016: the online network picks a'
-            next_a = (F.softmax(q_net(batch["next_obs"]), dim=2) * support).sum(2).argmax(1)  # [B]
+            next_a = (F.softmax(nets.train(batch["next_obs"]), dim=2) * z).sum(2).argmax(1)  # [B]
         else:
-            next_a = (next_p * support).sum(2).argmax(1)  # [B]
+            next_a = (next_p * z).sum(2).argmax(1)  # [B]
         target_p = targets.categorical_projection(batch["reward"], batch["discount"],
-                                                  next_p[arange, next_a], support)  # [B, N]
+                                                  next_p[arange, next_a], z)  # [B, N]
     cross_entropy = -(target_p * log_p_a).sum(1)  # [B]
-    loss, priorities = batch_mean(cross_entropy, batch)  # weighted when prioritized
-    gradient_step(loss, optimizer, q_net, cfg)
-    return loss.detach(), (log_p.detach().exp() * support).sum(2).mean(), priorities
+    return cross_entropy, cross_entropy.detach(), (log_p.detach().exp() * z).sum(2).mean()
 
 
-class C51(Learner):
+class C51(Model):
     """A C51 agent: ``C51(cfg).learn()``; ``evaluate``, ``predict``, ``save``, ``load``."""
 
-    name = "c51"
-    Config = C51Config
+    name, Config = "c51", C51Config
+    network, q_values, loss = staticmethod(network), staticmethod(q_values), staticmethod(c51_loss)
 
-    def build_network(self) -> torch.nn.Module:
-        c = self.cfg
-        if not c.v_min < c.v_max:
-            raise DeepQError(f"config needs v_min < v_max; got v_min={c.v_min}, v_max={c.v_max}")
-        self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)  # [N] returns of the atoms
-        return networks.build(self.obs_shape, self.n_actions, c.hidden, dueling=c.dueling,
-                              noisy=c.noisy, n_atoms=c.n_atoms, noisy_sigma0=c.noisy_sigma0)
 
-    def action_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return (F.softmax(self.q_net(obs), dim=2) * self.support).sum(2)  # [B, A]
+class Rainbow(Model):
+    """A Rainbow agent: C51's rule with ``RainbowConfig``'s defaults."""
 
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-        return c51_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg, self.support)
+    name, Config = "rainbow", RainbowConfig
+    network, q_values, loss = staticmethod(network), staticmethod(q_values), staticmethod(c51_loss)

@@ -18,27 +18,28 @@ What differs from the paper, and why:
   ``prioritized`` default to off; with ``prioritized`` the priority is the
   per-sample quantile loss.
 
-Read top to bottom: the config, the update rule (``iqn_update``), then the ``IQN``
-class (its training loop is ``loop.Learner``'s).
+Read top to bottom: the config, the network, Q-values as the mean of K sampled
+quantiles, and the per-sample loss.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, batch_mean, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
+from deepq.loop import Model
+from deepq.settings import QuantileLossConfig, RunConfig, redefault
+from deepq.speed import Nets
 
 
 @dataclass(frozen=True)
-class IQNConfig(RunConfig):
+class IQNConfig(RunConfig, QuantileLossConfig):
     """Every hyperparameter of an IQN run: RunConfig's,
-    the paper's Adam settings and the sampled fractions."""
+    the paper's Adam settings, the sampled fractions and κ."""
 
     lr: float = redefault('lr', 5e-05)
     adam_eps: float = redefault('adam_eps', 0.0003125)
@@ -46,49 +47,42 @@ class IQNConfig(RunConfig):
     n_tau_target: int = param(64, "fractions τ' sampled per transition for the target (N')", min=1)
     n_tau_act: int = param(32, "fractions sampled to estimate Q when acting (K)", min=1)
     n_cos: int = param(64, "cosine features of the τ embedding", min=1)
-    kappa: float = param(1.0, "quantile Huber loss threshold κ (return units); 0 = plain quantile loss",
-                         min=0.0)
 
 
-def iqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               batch: dict[str, torch.Tensor], cfg: IQNConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """One gradient step on the IQN loss; returns (loss, mean Q, quantile loss [B] when
-    the batch carries importance weights, for the new priorities, else None)."""
+def network(cfg: IQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
+    if cfg.dueling or cfg.noisy:
+        raise DeepQError("iqn does not implement dueling or noisy heads; set dueling=false, noisy=false")
+    return networks.IQNNetwork(obs_shape, n_actions, cfg.hidden, n_cos=cfg.n_cos)
+
+
+def q_values(net, obs: torch.Tensor, cfg: IQNConfig) -> torch.Tensor:
+    taus = torch.rand(obs.shape[0], cfg.n_tau_act, device=obs.device)  # [B, K]
+    return net(obs, taus).mean(2)  # [B, A]
+
+
+def iqn_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: IQNConfig
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample quantile Huber loss [B] (also the new priority) and mean Q."""
     b = batch["action"].shape[0]
     arange = torch.arange(b, device=batch["action"].device)
     taus = torch.rand(b, cfg.n_tau, device=batch["obs"].device)  # [B, N]
-    theta = q_net(batch["obs"], taus)  # [B, A, N]
+    theta = nets.train(batch["obs"], taus)  # [B, A, N]
     theta_a = theta[arange, batch["action"]]  # [B, N]
     with torch.no_grad():
         taus_next = torch.rand(b, cfg.n_tau_target, device=batch["obs"].device)  # [B, N']
-        next_theta = target_net(batch["next_obs"], taus_next)  # [B, A, N']
+        next_theta = nets.target_pass(batch["next_obs"], taus_next)  # [B, A, N']
         if cfg.double:  # van Hasselt et al. 2016: the online network picks a'
-            next_a = q_net(batch["next_obs"], taus_next).mean(2).argmax(1)  # [B]
+            next_a = nets.train(batch["next_obs"], taus_next).mean(2).argmax(1)  # [B]
         else:
             next_a = next_theta.mean(2).argmax(1)  # [B]
         target = (batch["reward"][:, None]
                   + batch["discount"][:, None] * next_theta[arange, next_a])  # [B, N']
     per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
-    loss, priorities = batch_mean(per_sample, batch)  # weighted when prioritized
-    gradient_step(loss, optimizer, q_net, cfg)
-    return loss.detach(), theta.detach().mean(), priorities
+    return per_sample, per_sample.detach(), theta.detach().mean()
 
 
-class IQN(Learner):
+class IQN(Model):
     """An IQN agent: ``IQN(cfg).learn()``; ``evaluate``, ``predict``, ``save``, ``load``."""
 
-    name = "iqn"
-    Config = IQNConfig
-
-    def build_network(self) -> torch.nn.Module:
-        c = self.cfg
-        if c.dueling or c.noisy:
-            raise DeepQError("iqn does not implement dueling or noisy heads; set dueling=false, noisy=false")
-        return networks.IQNNetwork(self.obs_shape, self.n_actions, c.hidden, n_cos=c.n_cos)
-
-    def action_values(self, obs: torch.Tensor) -> torch.Tensor:
-        taus = torch.rand(obs.shape[0], self.cfg.n_tau_act, device=obs.device)  # [B, K]
-        return self.q_net(obs, taus).mean(2)  # [B, A]
-
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-        return iqn_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg)
+    name, Config = "iqn", IQNConfig
+    network, q_values, loss = staticmethod(network), staticmethod(q_values), staticmethod(iqn_loss)

@@ -16,74 +16,62 @@ What differs from the paper, and why:
 - The variant options (``dueling``, ``noisy``, ``n_step``, ``prioritized``) default
   to off; there is no ``double`` (the soft value has no argmax to decouple).
 
-Read top to bottom: the config, the update rule (``munchausen_update``), then the
-``MunchausenDQN`` class (its training loop is ``loop.Learner``'s).
+Read top to bottom: the config, the network, Q-values, and the per-sample loss.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, gradient_step, redefault
 from deepq.config import param
 from deepq.errors import DeepQError
+from deepq.loop import Model
+from deepq.settings import RunConfig, TDLossConfig, redefault
+from deepq.speed import Nets
 
 
 @dataclass(frozen=True)
-class MunchausenConfig(RunConfig):
+class MunchausenConfig(RunConfig, TDLossConfig):
     """Every hyperparameter of an M-DQN run: RunConfig's,
     the paper's Adam settings, the TD loss and the Munchausen terms."""
 
     lr: float = redefault('lr', 5e-05)
     adam_eps: float = redefault('adam_eps', 0.0003125)
-    loss: str = param("huber", "TD loss: huber (δ = huber_delta) or mse", choices=("huber", "mse"))
-    huber_delta: float = param(1.0, "Huber loss threshold δ (reward units)", min=0.0, min_exclusive=True)
     m_tau: float = param(0.03, "entropy temperature τ of the softmax policy π = softmax(q/τ) "
                          "(reward units)", min=0.0, min_exclusive=True)
     m_alpha: float = param(0.9, "Munchausen scaling α of the log-policy bonus", min=0.0, max=1.0)
     m_log_clip: float = param(-1.0, "lower clip l₀ of τ·ln π(a|s) in the bonus (reward units)", max=0.0)
 
 
-def munchausen_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      batch: dict[str, torch.Tensor], cfg: MunchausenConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """One gradient step on the M-DQN loss; returns (loss, mean Q, |TD error| [B] when
-    the batch carries importance weights, for the new priorities, else None)."""
-    q = q_net(batch["obs"])  # [B, A]
+def network(cfg: MunchausenConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
+    if cfg.double:  # the Munchausen target already uses the online softmax policy
+        raise DeepQError("munchausen has no double variant; set double=false")
+    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
+                          noisy_sigma0=cfg.noisy_sigma0)
+
+
+def q_values(net, obs: torch.Tensor, cfg: MunchausenConfig) -> torch.Tensor:
+    return net(obs)  # [B, A]
+
+
+def munchausen_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: MunchausenConfig
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample TD loss to the Munchausen target [B], |TD error| [B] and mean Q."""
+    q = nets.train(batch["obs"])  # [B, A]
     with torch.no_grad():
-        target_q = target_net(batch["obs"])  # [B, A] for the log-policy bonus
-        next_q = target_net(batch["next_obs"])  # [B, A]
+        target_q = nets.target_pass(batch["obs"])  # [B, A] for the log-policy bonus
+        next_q = nets.target_pass(batch["next_obs"])  # [B, A]
     y = targets.munchausen_target(batch["reward"], batch["discount"], target_q, batch["action"],
                                   next_q, cfg.m_tau, cfg.m_alpha, cfg.m_log_clip)  # [B]
-    td_abs = None
-    if "weight" in batch:  # prioritized replay: importance-weighted loss, new priorities
-        loss, td_abs = targets.weighted_td_loss(q, batch["action"], y, batch["weight"],
-                                                cfg.loss, cfg.huber_delta)
-        td_abs = td_abs.cpu().numpy()
-    else:
-        loss = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)
-    gradient_step(loss, optimizer, q_net, cfg)
-    return loss.detach(), q.detach().mean(), td_abs
+    per_sample, td_abs = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)  # [B], [B]
+    return per_sample, td_abs, q.detach().mean()
 
 
-class MunchausenDQN(Learner):
+class MunchausenDQN(Model):
     """An M-DQN agent: ``MunchausenDQN(cfg).learn()``; ``evaluate``, ``predict``, ``save``, ``load``."""
 
-    name = "munchausen"
-    Config = MunchausenConfig
-
-    def build_network(self) -> torch.nn.Module:
-        c = self.cfg
-        if c.double:  # the Munchausen target already uses the online softmax policy
-            raise DeepQError("munchausen has no double variant; set double=false")
-        return networks.build(self.obs_shape, self.n_actions, c.hidden, dueling=c.dueling,
-                              noisy=c.noisy, noisy_sigma0=c.noisy_sigma0)
-
-    def action_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.q_net(obs)  # [B, A]
-
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-        return munchausen_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg)
+    name, Config = "munchausen", MunchausenConfig
+    network, q_values, loss = staticmethod(network), staticmethod(q_values), staticmethod(munchausen_loss)

@@ -16,72 +16,64 @@ What differs from the paper, and why:
   ``prioritized``) default to off; with ``prioritized`` the priority is the
   per-sample quantile loss.
 
-Read top to bottom: the config, the update rule (``qrdqn_update``), then the ``QRDQN``
-class (its training loop is ``loop.Learner``'s).
+Read top to bottom: the config, the network, Q-values as the mean of the quantiles,
+and the per-sample loss.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from deepq import networks, targets
-from deepq.algos.loop import Learner, RunConfig, batch_mean, gradient_step, redefault
 from deepq.config import param
+from deepq.loop import Model
+from deepq.settings import QuantileLossConfig, RunConfig, redefault
+from deepq.speed import Nets
 
 
 @dataclass(frozen=True)
-class QRDQNConfig(RunConfig):
+class QRDQNConfig(RunConfig, QuantileLossConfig):
     """Every hyperparameter of a QR-DQN run: RunConfig's,
-    the paper's Adam settings and the quantiles."""
+    the paper's Adam settings, the quantiles and κ."""
 
     lr: float = redefault('lr', 5e-05)
     adam_eps: float = redefault('adam_eps', 0.0003125)
     n_quantiles: int = param(200, "quantiles N of the return distribution per action", min=1)
-    kappa: float = param(1.0, "quantile Huber loss threshold κ (return units); 0 = plain quantile loss",
-                         min=0.0)
 
 
-def qrdqn_update(q_net: torch.nn.Module, target_net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 batch: dict[str, torch.Tensor], cfg: QRDQNConfig,
-                 taus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """One gradient step on the QR-DQN loss; returns (loss, mean Q, quantile loss [B]
-    when the batch carries importance weights, for the new priorities, else None)."""
+def network(cfg: QRDQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
+    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
+                          n_atoms=cfg.n_quantiles, noisy_sigma0=cfg.noisy_sigma0)
+
+
+def q_values(net, obs: torch.Tensor, cfg: QRDQNConfig) -> torch.Tensor:
+    return net(obs).mean(2)  # [B, A]
+
+
+def qrdqn_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: QRDQNConfig
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample quantile Huber loss [B] (also the new priority) and mean Q."""
+    n = cfg.n_quantiles
+    taus = (2 * torch.arange(n, dtype=torch.float32, device=batch["obs"].device) + 1) / (2 * n)  # [N] τ̂_i
     arange = torch.arange(batch["action"].shape[0], device=batch["action"].device)
-    theta = q_net(batch["obs"])  # [B, A, N]
+    theta = nets.train(batch["obs"])  # [B, A, N]
     theta_a = theta[arange, batch["action"]]  # [B, N]
     with torch.no_grad():
-        next_theta = target_net(batch["next_obs"])  # [B, A, N]
+        next_theta = nets.target_pass(batch["next_obs"])  # [B, A, N]
         if cfg.double:  # van Hasselt et al. 2016: the online network picks a'
-            next_a = q_net(batch["next_obs"]).mean(2).argmax(1)  # [B]
+            next_a = nets.train(batch["next_obs"]).mean(2).argmax(1)  # [B]
         else:
             next_a = next_theta.mean(2).argmax(1)  # [B]
         target = (batch["reward"][:, None]
                   + batch["discount"][:, None] * next_theta[arange, next_a])  # [B, N]
     per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
-    loss, priorities = batch_mean(per_sample, batch)  # weighted when prioritized
-    gradient_step(loss, optimizer, q_net, cfg)
-    return loss.detach(), theta.detach().mean(), priorities
+    return per_sample, per_sample.detach(), theta.detach().mean()
 
 
-class QRDQN(Learner):
+class QRDQN(Model):
     """A QR-DQN agent: ``QRDQN(cfg).learn()``; ``evaluate``, ``predict``, ``save``, ``load``."""
 
-    name = "qrdqn"
-    Config = QRDQNConfig
-
-    def build_network(self) -> torch.nn.Module:
-        c = self.cfg
-        n = c.n_quantiles
-        # [N] τ̂_i, the midpoints of N equal fractions
-        self.taus = (2 * torch.arange(n, dtype=torch.float32, device=self.device) + 1) / (2 * n)
-        return networks.build(self.obs_shape, self.n_actions, c.hidden, dueling=c.dueling,
-                              noisy=c.noisy, n_atoms=n, noisy_sigma0=c.noisy_sigma0)
-
-    def action_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.q_net(obs).mean(2)  # [B, A]
-
-    def train_on(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-        return qrdqn_update(self.q_net, self.target_net, self.optimizer, batch, self.cfg, self.taus)
+    name, Config = "qrdqn", QRDQNConfig
+    network, q_values, loss = staticmethod(network), staticmethod(q_values), staticmethod(qrdqn_loss)

@@ -20,21 +20,38 @@ Baird's behaviour policy (dashed 6/7).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from deepq.lab import common, envs, rules, triad
+from deepq import config, log, plot
+from deepq.config import param
+from deepq.lab import envs, rules, triad
 
-EPSILON = 0.1  # exploration of the on-policy control methods (probability of a random action)
-CONTROL_SWEEPS = {"tabular": 5_000, "linear": 5_000, "neural": 2_000}
-FULL_SEEDS = 3
-FULL_TIME = "about 6 minutes"
+FULL_TIME = "about 6 minutes"  # wall time at the defaults on a 2-core CPU, for --help
 PREDICTION = ("MC", "TD", "TDC")
 CONTROL = ("MC control", "Sarsa", "Q-learning", "gradient Q-learning")
-APPROXIMATORS = ("tabular", "linear", "neural")
+
+
+@dataclass(frozen=True)
+class ConvergenceConfig(triad.CellConfig):
+    """The settings of ``deepq lab convergence``: the prediction cells are ``triad``'s (on
+    both MDPs, targets MC, TD and TDC), the control cells its own."""
+
+    epsilon: float = param(0.1, "exploration of the on-policy control methods, MC control and "
+                           "Sarsa (probability of a random action)", min=0.0, max=1.0)
+    control_sweeps_tabular: int = param(5_000, "sweeps per tabular control run", min=1)
+    control_sweeps_linear: int = param(5_000, "sweeps per linear control run", min=1)
+    control_sweeps_neural: int = param(2_000, "sweeps per neural control run", min=1)
+
+    def control_sweeps(self, kind: str) -> int:
+        """Control sweeps of a ``kind`` cell, scaled."""
+        return int({"tabular": self.control_sweeps_tabular, "linear": self.control_sweeps_linear,
+                    "neural": self.control_sweeps_neural}[kind] * self.sweep_scale)
+
 
 BOOK_PREDICTION = {  # (policy, method) → claims for table lookup, linear, non-linear
     ("on-policy", "MC"): "✓✓✓", ("on-policy", "TD"): "✓✓✗", ("on-policy", "TDC"): "✓✓✓",
@@ -77,14 +94,15 @@ def _eps_greedy(q: np.ndarray, eps: float) -> np.ndarray:
     return np.stack([rules.epsilon_greedy_probs(qs, eps) for qs in q.reshape(-1, 2)])
 
 
-def run_control_cell(method: str, kind: str, seed: int, sweeps: int) -> np.ndarray:
+def run_control_cell(method: str, kind: str, seed: int, sweeps: int,
+                     cfg: ConvergenceConfig = ConvergenceConfig()) -> np.ndarray:
     """Error max |q̂ − q*| after each sweep: [sweeps + 1] (q* = 0)."""
     Phi, P_sa, b, gamma = baird_control()
     mdp, _, _ = envs.baird()
-    approx, w = triad.approximator(kind, Phi, seed)
+    approx, w = triad.approximator(kind, Phi, seed, cfg.hidden)
     h = np.zeros_like(w)
     r = np.zeros(14)
-    alpha = triad.ALPHA[kind]
+    alpha = cfg.alpha(kind)
     pairs = np.arange(14)
     d_b = (mdp.stationary(b)[:, None] * b).reshape(-1)
     err = np.full(sweeps + 1, np.inf)
@@ -92,12 +110,12 @@ def run_control_cell(method: str, kind: str, seed: int, sweeps: int) -> np.ndarr
         for t in range(sweeps + 1):
             q = approx.value(w, pairs)
             err[t] = np.max(np.abs(q))
-            if not np.isfinite(err[t]) or err[t] > triad.DIVERGED * err[0] or t == sweeps:
+            if not np.isfinite(err[t]) or err[t] > cfg.diverged * err[0] or t == sweeps:
                 break
             grads = approx.grad(w, pairs)
             greedy = _eps_greedy(q, 0.0)
             if method in ("MC control", "Sarsa"):
-                pi = _eps_greedy(q, EPSILON)
+                pi = _eps_greedy(q, cfg.epsilon)
                 d = (mdp.stationary(pi)[:, None] * pi).reshape(-1)
                 if method == "MC control":  # target: the exact return of the current policy
                     target = envs.solve_policy(mdp, pi)[1].reshape(-1)
@@ -109,7 +127,7 @@ def run_control_cell(method: str, kind: str, seed: int, sweeps: int) -> np.ndarr
                 w = rules.expected_semi_gradient_update(w, grads, d_b, target, q, alpha)
             else:  # Greedy-GQ: TDC toward the greedy policy's pairs
                 w, h = rules.expected_tdc_sweep(w, h, grads, q, _pair_transitions(P_sa, greedy), r, d_b,
-                                                gamma, alpha, triad.TDC_BETA)
+                                                gamma, alpha, cfg.tdc_beta)
     return err
 
 
@@ -119,28 +137,20 @@ def _mark(statuses: list[str]) -> str:
     return "✓" if all(s in ("converged", "converging") for s in statuses) else "~"
 
 
-def run(seeds: int = FULL_SEEDS, seed: int = 0, sweep_scale: float = 1.0, out: Path | None = None,
-        show_progress: bool = True, approximators=APPROXIMATORS) -> dict:
-    """{"prediction": triad-style results (targets MC, TD, TDC), "control": {(method,
+def run(cfg: ConvergenceConfig | None = None, *, out: Path | None = None, show_progress: bool = True,
+        **changes) -> dict:
+    """Both tables for ``cfg`` (default ``ConvergenceConfig()``, with ``changes`` applied on
+    top): {"prediction": triad-style results (targets MC, TD, TDC), "control": {(method,
     approximator): {"status", "final_error", "errors"}}, "markdown": the tables}."""
-    pred = triad.run(seeds, seed, sweep_scale, show_progress=show_progress,
-                     approximators=approximators, targets=PREDICTION)
-    cells = list(product(CONTROL, approximators))
-    bar = common.progress(len(cells) * seeds, "convergence: control cells", show_progress)
-    control = {}
-    for method, kind in cells:
-        errs = []
-        for i in range(seeds):
-            errs.append(run_control_cell(method, kind, seed + i, int(CONTROL_SWEEPS[kind] * sweep_scale)))
-            bar.update()
-        errs = np.array(errs)
-        control[(method, kind)] = {"status": [triad.status(e) for e in errs], "errors": errs,
-                                   "final_error": np.array([e[np.isfinite(e)][-1] for e in errs])}
-    bar.close()
+    cfg = config.override(cfg or ConvergenceConfig(), changes)
+    pred = triad.run_grid(cfg, tuple(triad.MDPS), PREDICTION, show_progress)
+    control = triad.run_cells(list(product(CONTROL, cfg.approximators)),
+                              lambda cell, seed: run_control_cell(*cell, seed, cfg.control_sweeps(cell[1]), cfg),
+                              cfg, "convergence: control cells", show_progress)
     result = {"prediction": pred, "control": control}
-    result["markdown"] = markdown(result, approximators)
+    result["markdown"] = markdown(result, cfg.approximators)
     if out is not None:
-        _write(result, out)
+        _write(result, cfg, out)
     return result
 
 
@@ -152,9 +162,9 @@ def _compare(book: str, ours: str, notes: list[str], where: str) -> str:
     return f"**{ours}** (book {book})"
 
 
-def markdown(result: dict, approximators=APPROXIMATORS) -> str:
+def markdown(result: dict, approximators=triad.APPROXIMATORS) -> str:
     """The two tables, runs beside the book, with each disagreement explained below."""
-    cols = [APPROXIMATORS.index(a) for a in approximators]
+    cols = [triad.APPROXIMATORS.index(a) for a in approximators]
     head = "| | " + " | ".join(approximators) + " |\n|---|" + "---|" * len(approximators)
     notes: list[str] = []
     lines = ["### Prediction (runs; the book's claim in brackets where it differs)", "", head]
@@ -178,14 +188,14 @@ def markdown(result: dict, approximators=APPROXIMATORS) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(result: dict, out: Path) -> None:
+def _write(result: dict, cfg: ConvergenceConfig, out: Path) -> None:
     rows = [("prediction", *cell, i, st, fe) for cell, c in result["prediction"].items()
             for i, (st, fe) in enumerate(zip(c["status"], c["final_error"]))]
     rows += [("control", "baird-control", kind, method, "greedy/eps-greedy", i, st, fe)
              for (method, kind), c in result["control"].items()
              for i, (st, fe) in enumerate(zip(c["status"], c["final_error"]))]
-    common.write_csv(out / "convergence.csv", ["table", "mdp", "approximator", "method", "policy", "seed",
-                                               "status", "final_error"], rows)
+    log.write_csv(out / "convergence.csv", ["table", "mdp", "approximator", "method", "policy", "seed",
+                                            "status", "final_error"], rows)
     (out / "convergence.md").write_text(result["markdown"])
     print(result["markdown"])
     kinds = list(dict.fromkeys(k for _, k in result["control"]))
@@ -193,9 +203,9 @@ def _write(result: dict, out: Path) -> None:
     for ax, kind in zip(axes[0], kinds):
         for (method, k), c in result["control"].items():
             if k == kind:
-                e = np.clip(np.where(np.isfinite(c["errors"]), c["errors"], np.nan), 1e-8, triad.DIVERGED * 10)
-                common.band(ax, np.arange(e.shape[1]), np.log10(e), f"{method} ({triad.summary(c)})")
+                plot.band(ax, np.arange(c["errors"].shape[1]), triad.log10_errors(c["errors"], cfg),
+                          f"{method} ({triad.summary(c)})")
         ax.set(title=f"control on Baird's MDP: {kind}", xlabel="sweeps", ylabel="log10 max |q̂ − q*|")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    common.save(fig, out / "convergence.png")
+    plot.save_figure(fig, out / "convergence.png", dpi=80)

@@ -43,9 +43,11 @@ def expected_sarsa_target(reward, discount, next_q, next_probs):
     return reward + discount * float(np.dot(next_probs, next_q))
 
 
-def q_learning_target(reward, discount, next_q):
-    """R + γ max_a q̂(S', a), next_q [A]."""
-    return reward + discount * float(np.max(next_q))
+def max_q_target(reward, discount, next_q):
+    """R + γ max_a q̂(S', a): Q-learning's target, for one transition (next_q [A]) or a
+    batch ([B] rewards and discounts, next_q [B, A]). The numpy twin of the core's
+    ``deepq.targets.q_learning_target``; tests/test_lab_rules.py checks they agree."""
+    return reward + discount * np.max(next_q, axis=-1)
 
 
 def epsilon_greedy_probs(q, epsilon):
