@@ -185,6 +185,8 @@ class Rollout:
         self.episode = int(state["episode"])
         self.actions = []
         if state["mid_episode"]:
+            if not all(isinstance(a, int) and self.env.action_space.contains(a) for a in state["actions"]):
+                raise DeepQError("the checkpoint's environment actions are not actions of this environment")
             self.episode -= 1
             self._reset()
             for action in state["actions"]:

@@ -36,7 +36,7 @@ from safetensors.torch import load_file, save_file
 from deepq.errors import DeepQError, DeepQWarning
 
 FORMAT = "deepq-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the speed settings became a nested group (2026-12-05)
 
 
 def _sha256(path: Path) -> str:

@@ -30,7 +30,9 @@ def _algorithm_for_checkpoint(path: str | Path) -> type:
     through to DQN.load's errors."""
     try:
         name = json.loads((checkpoint.resolve(path) / "state.json").read_text()).get("algorithm")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError):
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError, RecursionError):
+        return DQN
+    if not isinstance(name, str):
         return DQN
     if name not in ALGORITHMS:
         raise DeepQError(f"{path} holds a {str(name)[:40]!r} checkpoint, which this deepq cannot load")

@@ -11,6 +11,7 @@ run; a TensorFlow learner would implement the same four calls.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,18 @@ class TorchLearner:
 
         restored, missing = ["weights"], []
         optim = part("optim.")
+        for prefix, net in (("online.", self.nets.online), ("target.", self.nets.target)):
+            for key, want in net.state_dict().items():
+                got = tensors.get(prefix + key)
+                if got is not None and got.dtype != want.dtype:
+                    raise DeepQError(f"checkpoint tensor '{prefix}{key}' is {got.dtype}, the network's {want.dtype}")
+        if "optimizer" in state and optim:
+            self._check_optimizer(optim, state["optimizer"])
+        if "rng" in state:
+            rng = state["rng"]["torch"]
+            if len(rng) != torch.get_rng_state().numel() or not all(
+                    isinstance(b, int) and 0 <= b < 256 for b in rng):
+                raise DeepQError("the checkpoint's torch RNG state is malformed")
         try:
             self.nets.online.load_state_dict(part("online."))
             self.nets.target.load_state_dict(part("target."))
@@ -126,6 +139,39 @@ class TorchLearner:
             torch.set_rng_state(torch.as_tensor(state["rng"]["torch"], dtype=torch.uint8))
             self.policy.rng.bit_generator.state = state["rng"]["policy"]
         return restored, missing
+
+    def _check_optimizer(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """The saved optimizer state must fit this optimizer: the same parameters, numeric
+        hyperparameters, and moments of each parameter's shape and dtype (torch checks
+        none of this, and its fused Adam writes past a moment that is too small)."""
+        current = self.nets.optimizer.state_dict()["param_groups"]
+        saved = meta["param_groups"]
+        params = [p for g in self.nets.optimizer.param_groups for p in g["params"]]
+        if len(saved) != len(current) or any(
+                not isinstance(s, dict) or s.get("params") != c["params"] for s, c in zip(saved, current)):
+            raise DeepQError("the checkpoint's optimizer state is for other parameters")
+        for s, c in zip(saved, current):
+            for key, want in c.items():
+                got = s.get(key)
+                numbers = (want,) if not isinstance(want, (list, tuple)) else want
+                values = (got,) if not isinstance(got, (list, tuple)) else got
+                if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in numbers):
+                    continue  # flags such as fused and foreach may differ between optimizers
+                if len(values) != len(numbers) or not all(
+                        type(v) is type(w) or (isinstance(w, float) and isinstance(v, int)
+                                               and not isinstance(v, bool)) for v, w in zip(values, numbers)) \
+                        or not all(math.isfinite(v) for v in values if isinstance(v, (int, float))):
+                    raise DeepQError(f"the checkpoint's optimizer setting '{key}' is {str(got)[:40]}, "
+                                     f"not like {want!r}")
+        for key, t in tensors.items():
+            pid, _, name = key.partition(".")
+            if not pid.isdigit() or int(pid) >= len(params):
+                raise DeepQError(f"the checkpoint's optimizer state names no parameter: 'optim.{key}'")
+            p = params[int(pid)]
+            shape = () if name == "step" else p.shape
+            if t.shape != shape or t.dtype != torch.float32:
+                raise DeepQError(f"the checkpoint's optimizer tensor 'optim.{key}' is {tuple(t.shape)} "
+                                 f"{t.dtype}, expected {tuple(shape)} torch.float32")
 
 
 class _EvalMode:

@@ -272,7 +272,7 @@ class Model:
         model.allow_inexact = allow_inexact
         try:
             model._restore(tensors, arrays, state, replay)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
             raise DeepQError(f"checkpoint {path} is incomplete or from another deepq version "
                              f"(missing or malformed {e})") from None
         return model
@@ -296,7 +296,7 @@ class Model:
         if not replay:  # acting and evaluating need nothing more
             missing.append("replay (not loaded)")
         elif state.get("replay") is not None:
-            self._ensure_replay().load_state_dict(arrays, state["replay"])
+            self._ensure_replay().load_state_dict(arrays, state["replay"], self.n_actions)
             restored.append(f"replay ({len(self.replay):,} transitions)")
         elif c.save_replay:
             missing.append("replay")

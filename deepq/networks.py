@@ -235,3 +235,9 @@ def build(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int], *,
     if len(obs_shape) == 1:
         return MLP(obs_shape[0], n_actions, hidden)
     raise ValueError(f"no network for observations of shape {obs_shape}")
+
+
+def for_config(cfg, obs_shape: tuple[int, ...], n_actions: int, n_atoms: int = 1) -> nn.Module:
+    """``build`` with a run config's network fields (hidden, dueling, noisy, σ₀)."""
+    return build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
+                 n_atoms=n_atoms, noisy_sigma0=cfg.noisy_sigma0)

@@ -454,7 +454,9 @@ class ReplayBuffer:
             scalars["max_priority"] = self.max_priority
         return arrays, scalars
 
-    def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:
+    def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any],
+                        n_actions: int | None = None) -> None:
+        """Restore what ``state_dict`` wrote; anything out of range is a DeepQError."""
         if scalars["capacity"] != self.capacity:
             raise DeepQError(
                 f"checkpoint replay has capacity {scalars['capacity']}, config says {self.capacity}"
@@ -467,6 +469,10 @@ class ReplayBuffer:
             ln.cursor, ln.size = int(saved["cursor"]), int(saved["size"])
             ln.in_episode = bool(saved["in_episode"])
             ln.pending = [[int(j), int(k)] for j, k in saved.get("pending", [])]
+            slots = range(ln.base, ln.base + self.lane_len)
+            if (ln.cursor not in slots or not 0 <= ln.size <= self.lane_len
+                    or any(j not in slots or not 0 < k <= self.n_step for j, k in ln.pending)):
+                raise DeepQError(f"checkpoint replay lane state {saved} is out of range")
         end = max(ln.base + ln.size for ln in self.lanes)
         for name, target in self._arrays().items():
             src = arrays[name]
@@ -474,8 +480,15 @@ class ReplayBuffer:
                 raise DeepQError(f"checkpoint replay array '{name}' has shape {src.shape} "
                                  f"{src.dtype}, expected {(end, *target.shape[1:])} {target.dtype}")
             target[:end] = src
+        ok = (np.all((self.discount[:end] >= 0) & (self.discount[:end] <= 1))
+              and (n_actions is None or np.all((self.action[:end] >= 0) & (self.action[:end] < n_actions)))
+              and (self.nstep is None or np.all((self.nstep[:end] >= 0) & (self.nstep[:end] <= self.n_step))))
+        if not ok:
+            raise DeepQError("checkpoint replay holds actions, discounts or n-step counts out of range")
         if self.tree is not None:
             leaves = np.zeros(self.capacity)
             leaves[:end] = arrays["priority"]
+            if not (np.all(leaves >= 0) and np.isfinite(scalars["max_priority"])):
+                raise DeepQError("checkpoint replay holds negative or non-finite priorities")
             self.tree.rebuild(leaves)
             self.max_priority = float(scalars["max_priority"])

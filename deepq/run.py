@@ -70,7 +70,24 @@ class RunBook:
                 "inexact_resumes": self.inexact_resumes}
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Restore what ``state`` wrote; a value out of range is a DeepQError."""
         counters = state["counters"]
+        window = state["loss_window"]
+
+        def finite(x):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        counts = [counters["step"], counters["update"], counters["evaluations"]]
+        if not all(isinstance(v, int) and 0 <= v <= config.INT_MAX for v in counts):
+            raise DeepQError(f"checkpoint counters {counts} are not step counts")
+        if not (finite(counters["wall_time"]) and counters["wall_time"] >= 0):
+            raise DeepQError(f"checkpoint wall_time {counters['wall_time']!r} is not a duration")
+        if not all(finite(r) for r in state["episode_returns"]) or not (
+                state["last_eval"] is None or finite(state["last_eval"])):
+            raise DeepQError("checkpoint episode returns or last evaluation are not finite numbers")
+        if not (len(window) == 3 and finite(window[0]) and finite(window[1])
+                and isinstance(window[2], int) and window[2] >= 0):
+            raise DeepQError(f"checkpoint loss_window {str(window)[:60]} is not [loss sum, Q sum, count]")
         self.step, self.update = counters["step"], counters["update"]
         self.evaluations, self.wall_time = counters["evaluations"], counters["wall_time"]
         self.episode_returns = [float(r) for r in state["episode_returns"]]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import shutil
 from collections.abc import Callable
@@ -89,11 +90,10 @@ class Nets:
     online_low: nn.Module | None = None  # bf16 copies kept in step with the fp32 weights
     target_low: nn.Module | None = None
 
-    def autocast(self):
-        """The context the update's passes run in."""
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+    def __post_init__(self):
+        # the context the update's passes run in: ``with nets.autocast(): ...``
+        self.autocast = (contextlib.nullcontext if self.amp_dtype is None else
+                         functools.partial(torch.autocast, self.device.type, dtype=self.amp_dtype))
 
     def sync_target(self, tau: float) -> None:
         """target ← τ·online + (1 − τ)·target, and refresh its bf16 copy."""

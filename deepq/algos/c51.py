@@ -82,8 +82,7 @@ def support(cfg: C51Config, device: torch.device) -> torch.Tensor:
 def network(cfg: C51Config, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
     if not cfg.v_min < cfg.v_max:
         raise DeepQError(f"config needs v_min < v_max; got v_min={cfg.v_min}, v_max={cfg.v_max}")
-    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
-                          n_atoms=cfg.n_atoms, noisy_sigma0=cfg.noisy_sigma0)
+    return networks.for_config(cfg, obs_shape, n_actions, n_atoms=cfg.n_atoms)
 
 
 def q_values(net, obs: torch.Tensor, cfg: C51Config) -> torch.Tensor:

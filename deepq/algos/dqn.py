@@ -39,8 +39,7 @@ class DQNConfig(RunConfig, TDLossConfig):
 
 
 def network(cfg: DQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
-    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
-                          noisy_sigma0=cfg.noisy_sigma0)
+    return networks.for_config(cfg, obs_shape, n_actions)
 
 
 def q_values(net, obs: torch.Tensor, cfg: DQNConfig) -> torch.Tensor:

@@ -49,8 +49,7 @@ class MunchausenConfig(RunConfig, TDLossConfig):
 def network(cfg: MunchausenConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
     if cfg.double:  # the Munchausen target already uses the online softmax policy
         raise DeepQError("munchausen has no double variant; set double=false")
-    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
-                          noisy_sigma0=cfg.noisy_sigma0)
+    return networks.for_config(cfg, obs_shape, n_actions)
 
 
 def q_values(net, obs: torch.Tensor, cfg: MunchausenConfig) -> torch.Tensor:

@@ -44,8 +44,7 @@ class QRDQNConfig(RunConfig, QuantileLossConfig):
 
 
 def network(cfg: QRDQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
-    return networks.build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
-                          n_atoms=cfg.n_quantiles, noisy_sigma0=cfg.noisy_sigma0)
+    return networks.for_config(cfg, obs_shape, n_actions, n_atoms=cfg.n_quantiles)
 
 
 def q_values(net, obs: torch.Tensor, cfg: QRDQNConfig) -> torch.Tensor:
