@@ -5,7 +5,7 @@ network against its bf16 copy under autocast, in one process.
 
 The training loop's ε-greedy acting runs one forward pass over the observations of all
 ``num_envs`` environments. With MasterAdam (the default for long bf16 CPU runs) DQN acts
-through ``q_low``, the copy whose conv and linear weights are q_net's rounded to bf16;
+through ``speed.Nets.act`` (MasterAdam's bf16 copy), the copy whose conv and linear weights are q_net's rounded to bf16;
 evaluation and ``predict`` keep the fp32 network. Blocks of passes alternate between the
 two; the table gives the median time per pass and the ratio.
 """

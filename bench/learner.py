@@ -17,9 +17,9 @@ import statistics
 import time
 
 CONFIGS = {  # name → deepq config values; ratios are to the first
-    "bf16 autocast, fused Adam": {"precision": "bf16", "compile_optimizer": "off"},
-    "bf16 copy, MasterAdam": {"precision": "bf16", "compile_optimizer": "on"},
-    "fp32, fused Adam": {"precision": "fp32", "compile_optimizer": "off"},
+    "bf16 autocast, fused Adam": {"speed.precision": "bf16", "speed.master_adam": "off"},
+    "bf16 copy, MasterAdam": {"speed.precision": "bf16", "speed.master_adam": "on"},
+    "fp32, fused Adam": {"speed.precision": "fp32", "speed.master_adam": "off"},
 }
 
 

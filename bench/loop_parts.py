@@ -49,8 +49,8 @@ def main() -> None:
 
     timed(model.policy, "greedy_batch", "forward pass")  # inside ε-greedy acting
     timed(model.policy, "batch", "acting")
-    timed(model.actor, "step", "environments' step")
-    timed(model, "_store", "store")
+    timed(model.actor, "transitions", "environments' step")
+    timed(model.replay, "add_batch", "store")
     timed(model, "train_step", "updates")
     outer = ("acting", "environments' step", "store", "updates")
     n = model.cfg.num_envs

@@ -25,7 +25,7 @@ deepq / limit is the median over rounds of each round's ratio. "limit, serial" i
 deepq runs with its defaults: one environment, acting and learning in turn.
 ``--set KEY=VALUE`` changes a deepq config value in both settings, e.g. ``--set
 num_envs=8 --set env_backend=envpool`` (8 EnvPool environments acting from one forward
-pass, the same replay ratio; the fastest on 2 cores) or ``--set overlap=true``.
+pass, the same replay ratio; the fastest on 2 cores) or ``--set speed.overlap=true``.
 docs/speed.md has the tables.
 
 The machine drifts by ±25% over minutes: compare numbers only within one run.
@@ -187,7 +187,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="paired rounds per setting")
     p.add_argument("--steps", type=int, default=1500, help="timed env steps per measurement")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a deepq config value for both settings, e.g. precision=fp32")
+                   help="a deepq config value for both settings, e.g. speed.precision=fp32")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:

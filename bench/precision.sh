@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bf16 vs fp32 updates learn the same: CartPole (10 seeds each, forced precision) and a
 # short Pong run (loss curves), compared with `deepq compare` / `deepq plot`. Three
-# configurations: fp32; bf16 autocast with fused Adam (compile_optimizer=off); bf16
-# through MasterAdam's bf16 copy and compiled optimizer kernel (compile_optimizer=on,
+# configurations: fp32; bf16 autocast with fused Adam (speed.master_adam=off); bf16
+# through MasterAdam's bf16 copy and compiled optimizer kernel (speed.master_adam=on,
 # what `auto` picks for CPU runs of 100k steps or more, e.g. the pong presets).
 #   bash bench/precision.sh [OUT_DIR]        (~30 minutes on 2 cores)
 #   SEEDS="1 2 3" bash bench/precision.sh   (fewer CartPole seeds)
@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/precision}
 deepq=.venv/bin/deepq
 declare -A settings=(
-  [fp32]="--set precision=fp32"
-  [bf16]="--set precision=bf16 --set compile_optimizer=off"
-  [bf16-master]="--set precision=bf16 --set compile_optimizer=on"
+  [fp32]="--set speed.precision=fp32"
+  [bf16]="--set speed.precision=bf16 --set speed.master_adam=off"
+  [bf16-master]="--set speed.precision=bf16 --set speed.master_adam=on"
 )
 variants=(fp32 bf16 bf16-master)
 read -r -a seeds <<< "${SEEDS:-1 2 3 4 5 6 7 8 9 10}"

@@ -23,11 +23,11 @@ CONFIGS = [
     "num_envs=1",
     "num_envs=4",
     "num_envs=8",
-    "num_envs=4 overlap=true",
+    "num_envs=4 speed.overlap=true",
     "num_envs=4 env_backend=envpool",
     "num_envs=8 env_backend=envpool",
     "num_envs=16 env_backend=envpool",
-    "num_envs=8 overlap=true env_backend=envpool",
+    "num_envs=8 speed.overlap=true env_backend=envpool",
 ]
 
 

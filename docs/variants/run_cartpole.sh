@@ -9,5 +9,5 @@ for v in "${variants[@]}"; do
   preset="$v-cartpole"; [ "$v" = dqn ] && preset=cartpole
   for seed in 0 1 2; do echo "$preset $v $seed"; done
 done | xargs -P 2 -L 1 bash -c 'out=runs/variants/$1-s$2; rm -rf "$out";
-  deepq train "$0" --seed "$2" --set threads=1 --run-dir "$out" --no-progress > "$out.log" 2>&1 \
+  deepq train "$0" --seed "$2" --set speed.threads=1 --run-dir "$out" --no-progress > "$out.log" 2>&1 \
   && echo "done $out" || echo "FAILED $out"'
