@@ -15,7 +15,7 @@ preset's evaluations (every 100k steps) left on, TensorBoard on as in a plain ru
 
 Checkpoints: ``checkpoint_every`` 25,000 (``--checkpoint-every``), ``keep_checkpoints`` 1,
 ``save_replay`` true (the small replay makes each checkpoint ~350 MB). Note that
-``Learner.learn`` also writes a checkpoint (and metrics.csv, TensorBoard events and
+``model.learn`` also writes a checkpoint (and metrics.csv, TensorBoard events and
 plot.png) at the end of *every* call when the agent has a run directory, so a chunked run
 checkpoints at least once per chunk; the script counts every ``save`` call.
 

@@ -59,7 +59,7 @@ class Model:
                      for _ in range(1 if pooled else cfg.num_envs)]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.envs[0])
         self.n_actions = int(self.envs[0].action_space.n)
-        from deepq.learner import TorchLearner
+        from deepq.learner import TorchLearner  # the torch backend; this module imports no framework
 
         self.learner = TorchLearner(self, cfg, self.obs_shape, self.n_actions)
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
