@@ -11,7 +11,6 @@ its plot.
 from __future__ import annotations
 
 import _thread
-import json
 import math
 import signal
 import threading
@@ -25,7 +24,7 @@ import numpy as np
 
 from deepq import config
 from deepq.errors import DeepQError
-from deepq.log import RunLogger
+from deepq.log import RunLogger, write_config
 
 # After a first SIGINT/SIGTERM the loop stops at its next step; one stuck longer than
 # this (a hung environment, an endless sampling loop) is interrupted without a save.
@@ -119,7 +118,7 @@ class Session:
         b.interrupted = None
         if b.run_dir is not None:
             b.run_dir.mkdir(parents=True, exist_ok=True)
-            (b.run_dir / "config.json").write_text(json.dumps(config.to_dict(b.cfg), indent=1) + "\n")
+            write_config(b.run_dir, b.cfg)
             self.logger = RunLogger(b.run_dir, self.end, b.step, b.tensorboard, b.progress)
             if b.inexact_resumes and b.inexact_resumes[-1]["step"] == b.step:
                 self.message(f"resuming inexactly at step {b.step:,} without: "
