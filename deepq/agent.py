@@ -113,19 +113,6 @@ def finished(steps: list[Step]) -> list[tuple[float, int]]:
     return [(s.episode_return, s.episode_length) for s in steps if s.episode_end]
 
 
-class Actor:
-    """N environments stepped as one batch: ``observe`` → [N, *obs_shape];
-    ``transitions(actions)`` → N ``Step``s; ``step`` stores them, then runs ``during``
-    (the updates due; ``speed.Overlapped`` runs them while the environments step)."""
-
-    def step(self, actions: np.ndarray, store: Callable[[list[Step]], None],
-             during: Callable[[], None]) -> list[Step]:
-        steps = self.transitions(actions)
-        store(steps)
-        during()
-        return steps
-
-
 class Rollout:
     """Steps one environment one action at a time and reports each step.
 
@@ -197,7 +184,7 @@ class Rollout:
             self.actions = [int(a) for a in state["actions"]]
 
 
-class SideBySide(Actor):
+class SideBySide:
     """N ``Rollout``s stepped as one batch, in this process (exact resume)."""
 
     def __init__(self, rollouts: list[Rollout]):
@@ -210,14 +197,14 @@ class SideBySide(Actor):
         return [r.act(int(a)) for r, a in zip(self.rollouts, actions)]
 
 
-class PoolRollout(Actor):
+class PoolRollout:
     """N environments of an EnvPool (``envs.make_pool``) stepped as one batch, with the
     same ``Step`` bookkeeping as ``Rollout``: ``life_loss_terminal`` turns a lost life
     into ``terminated``, the final observation of an episode is its ``next_obs``, and a
     finished environment is reset at once (by id) so every step yields N transitions.
 
     EnvPool seeds each environment once, at creation: a checkpoint cannot restore its
-    episodes, so a resumed run starts new ones (``Learner`` cuts the replay's
+    episodes, so a resumed run starts new ones (``loop.Model`` cuts the replay's
     unfinished episodes). The Gymnasium backend (``SideBySide``) resumes exactly.
     """
 

@@ -69,10 +69,10 @@ class Model:
         self.actor = (agent.PoolRollout(envs.make_pool(cfg.env_id, cfg.num_envs, cfg.seed, cfg.frame_stack,
                                                        cfg.noop_max), cfg.life_loss_terminal)
                       if pooled else agent.SideBySide(self.rollouts))
-        if cfg.speed.overlap:
+        if cfg.speed.overlap:  # the updates run while the environments step
             from deepq.speed import Overlapped
 
-            self.actor = Overlapped(self.actor)
+            self.step_envs = Overlapped(self.actor).step
         self.epsilon_fn = agent.EPSILON_SCHEDULES[cfg.eps_schedule]
         ReplayBuffer.check_sizes(cfg.buffer_size, cfg.n_step, cfg.num_envs)  # fail now, not when learning starts
         self.replay: ReplayBuffer | None = None  # allocated when learning starts
@@ -129,7 +129,7 @@ class Model:
                 book.step += n
                 # updates due: one per train_freq steps after learn_start, counted per env step
                 due = max(0, book.step // c.train_freq - max(book.step - n, c.learn_start) // c.train_freq)
-                steps = self.actor.step(actions, store, lambda: [self.train_step() for _ in range(due)])
+                steps = self.step_envs(actions, store, lambda: [self.train_step() for _ in range(due)])
                 if book.crossed(c.target_sync, n):
                     self.learner.sync_target()
                 session.episodes(agent.finished(steps))
@@ -143,6 +143,15 @@ class Model:
                     break
             session.finish(self.save)
         return session.solved
+
+    def step_envs(self, actions: np.ndarray, store, during) -> list:
+        """Step the environments with ``actions`` [N], ``store`` the N transitions, then
+        run ``during`` (the updates due). ``speed.overlap`` swaps in an order that runs
+        the updates while the environments step."""
+        steps = self.actor.transitions(actions)
+        store(steps)
+        during()
+        return steps
 
     def train_step(self) -> Any:
         """Sample a batch, take one gradient step, update priorities; returns the loss."""

@@ -149,14 +149,11 @@ def build(online: nn.Module, speed: SpeedConfig, *, obs_shape: tuple[int, ...], 
 class Overlapped:
     """Steps the environments in a second thread while the learner takes the updates
     due for those steps (which then cannot sample the transitions still being
-    collected): the same ``step(actions, store, during)`` as ``agent`` actors."""
+    collected). ``step`` replaces ``loop.Model.step_envs``, the serial order."""
 
     def __init__(self, actor):
         self.actor = actor
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="deepq-envs")
-
-    def observe(self):
-        return self.actor.observe()
 
     def step(self, actions, store: Callable, during: Callable):
         stepping = self._pool.submit(self.actor.transitions, actions)
@@ -164,9 +161,3 @@ class Overlapped:
         steps = stepping.result()
         store(steps)
         return steps
-
-    def close(self) -> None:
-        self._pool.shutdown()
-
-    def __getattr__(self, name):  # state_dict, rollouts, … of the wrapped actor
-        return getattr(self.actor, name)

@@ -118,7 +118,7 @@ def test_semi_gradient_sarsa_and_expected_sarsa_steps_on_linear_q():
 def test_max_q_target_agrees_with_the_core_q_learning_target():
     import torch
 
-    from deepq import targets
+    from deepq import learner
 
     reward = np.array([1.0, -0.5, 2.0, 0.0, 3.0])
     discount = np.array([0.9, 0.99, 0.0, 0.5, 0.9 ** 3])  # row 2 is terminal: discount 0
@@ -127,7 +127,7 @@ def test_max_q_target_agrees_with_the_core_q_learning_target():
                        [10.0, 20.0, 30.0],  # terminal: ignored
                        [2.0, 2.0, 1.0],  # a tie
                        [0.25, 0.0, -0.25]])
-    core = targets.q_learning_target(*(torch.as_tensor(a, dtype=torch.float64) for a in (reward, discount, next_q)))
+    core = learner.q_learning_target(*(torch.as_tensor(a, dtype=torch.float64) for a in (reward, discount, next_q)))
     assert rules.max_q_target(reward, discount, next_q) == pytest.approx(core.numpy())
     assert core.numpy() == pytest.approx([3.7, -0.995, 2.0, 1.0, 3.0 + 0.729 * 0.25])  # by hand
     for i in range(len(reward)):  # one transition at a time, as the lab calls it

@@ -31,3 +31,19 @@ def test_algorithms_never_import_each_other():
     for name in algos:
         imports = top_level_imports(DEEPQ / "algos" / f"{name}.py")
         assert not {i for i in imports for other in algos - {name} if f"algos.{other}" in i}, name
+
+
+def test_reading_path_is_five_files():
+    """tools/reading_path.py, run for real: `deepq train pong` to the first gradient
+    step crosses at most 5 files and about 800 lines (issue "One loop, five files")."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "tools/reading_path.py"], cwd=DEEPQ.parent,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    last = out.strip().splitlines()[-1]
+    files, lines = int(last.split()[0]), int(last.split()[2])
+    assert last == f"{files} files, {lines} lines"
+    assert files <= 5 and lines <= 800, out
+    listed = [row.split()[0] for row in out.strip().splitlines()[-1 - files:-1]]
+    assert {"deepq/cli.py", "deepq/loop.py", "deepq/replay.py", "deepq/algos/dqn.py"} <= set(listed), listed

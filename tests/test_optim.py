@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from deepq import DQN, config, networks, optim
-from deepq.algos.dqn import DQNConfig
 from deepq.settings import SpeedConfig
 from deepq.speed import resolve_master_adam
 from deepq.errors import DeepQError

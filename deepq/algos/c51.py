@@ -6,7 +6,7 @@ ICML 2017.
 What changes from DQN: the network outputs, for each action, probabilities over
 ``n_atoms`` fixed returns from ``v_min`` to ``v_max`` ([B, A, N]); Q is their mean.
 The target distribution of r + discount·Z(s', a*) is projected back onto the support
-(``targets.categorical_projection``) and the loss is the cross-entropy to it.
+(``learner.categorical_projection``) and the loss is the cross-entropy to it.
 
 What differs from the paper, and why:
 - The discount is the stored γ^k·(1 − terminated) of each transition, so a time-limit
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deepq import networks, targets
+from deepq import learner, networks
 from deepq.config import param
 from deepq.errors import DeepQError
 from deepq.loop import Model
@@ -103,7 +103,7 @@ def c51_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: C51Config
             next_a = (F.softmax(nets.train(batch["next_obs"]), dim=2) * z).sum(2).argmax(1)  # [B]
         else:
             next_a = (next_p * z).sum(2).argmax(1)  # [B]
-        target_p = targets.categorical_projection(batch["reward"], batch["discount"],
+        target_p = learner.categorical_projection(batch["reward"], batch["discount"],
                                                   next_p[arange, next_a], z)  # [B, N]
     cross_entropy = -(target_p * log_p_a).sum(1)  # [B]
     return cross_entropy, cross_entropy.detach(), (log_p.detach().exp() * z).sum(2).mean()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepq import networks, targets
+from deepq import learner, networks
 from deepq.loop import Model
 from deepq.settings import RunConfig, TDLossConfig
 from deepq.speed import Nets
@@ -62,11 +62,11 @@ def dqn_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: DQNConfig
             # ~1.5× slower per update on CPU).
             online_next_q = nets.train(batch["next_obs"]).float() if cfg.double else None  # [B, A]
     if cfg.double:
-        y = targets.double_q_learning_target(batch["reward"], batch["discount"], next_q,
+        y = learner.double_q_learning_target(batch["reward"], batch["discount"], next_q,
                                              online_next_q)  # [B]
     else:
-        y = targets.q_learning_target(batch["reward"], batch["discount"], next_q)  # [B]
-    per_sample, td_abs = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)  # [B], [B]
+        y = learner.q_learning_target(batch["reward"], batch["discount"], next_q)  # [B]
+    per_sample, td_abs = learner.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)  # [B], [B]
     return per_sample, td_abs, q.detach().mean()
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepq import networks, targets
+from deepq import learner, networks
 from deepq.config import param
 from deepq.errors import DeepQError
 from deepq.loop import Model
@@ -77,7 +77,7 @@ def iqn_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: IQNConfig
             next_a = next_theta.mean(2).argmax(1)  # [B]
         target = (batch["reward"][:, None]
                   + batch["discount"][:, None] * next_theta[arange, next_a])  # [B, N']
-    per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
+    per_sample = learner.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
     return per_sample, per_sample.detach(), theta.detach().mean()
 
 

@@ -2,7 +2,7 @@
 
 Vieillard, Pietquin and Geist, "Munchausen reinforcement learning", NeurIPS 2020.
 
-What changes from DQN: the target (``targets.munchausen_target``) adds the scaled,
+What changes from DQN: the target (``learner.munchausen_target``) adds the scaled,
 clipped log-probability α·clip(τ·ln π(a|s), l₀, 0) of the action taken under the
 target network's softmax policy π = softmax(q/τ), and bootstraps with the soft value
 Σ_a' π(a'|s')·(q(s', a') − τ·ln π(a'|s')) instead of max_a' q(s', a'). The network,
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepq import networks, targets
+from deepq import learner, networks
 from deepq.config import param
 from deepq.errors import DeepQError
 from deepq.loop import Model
@@ -63,9 +63,9 @@ def munchausen_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: MunchausenC
     with torch.no_grad():
         target_q = nets.target_pass(batch["obs"])  # [B, A] for the log-policy bonus
         next_q = nets.target_pass(batch["next_obs"])  # [B, A]
-    y = targets.munchausen_target(batch["reward"], batch["discount"], target_q, batch["action"],
+    y = learner.munchausen_target(batch["reward"], batch["discount"], target_q, batch["action"],
                                   next_q, cfg.m_tau, cfg.m_alpha, cfg.m_log_clip)  # [B]
-    per_sample, td_abs = targets.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)  # [B], [B]
+    per_sample, td_abs = learner.td_loss(q, batch["action"], y, cfg.loss, cfg.huber_delta)  # [B], [B]
     return per_sample, td_abs, q.detach().mean()
 
 

@@ -6,7 +6,7 @@ quantile regression", AAAI 2018.
 What changes from DQN: the network outputs, for each action, N quantile values θ_i
 of the return at the fixed fractions τ̂_i = (2i + 1) / 2N ([B, A, N]); Q is their
 mean. The target samples are r + discount·θ_j(s', a*) and the loss is the quantile
-Huber loss (``targets.quantile_huber_loss``) between every pair (i, j).
+Huber loss (``learner.quantile_huber_loss``) between every pair (i, j).
 
 What differs from the paper, and why:
 - The discount is the stored γ^k·(1 − terminated) of each transition (truncation
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepq import networks, targets
+from deepq import learner, networks
 from deepq.config import param
 from deepq.loop import Model
 from deepq.settings import QuantileLossConfig, RunConfig, redefault
@@ -67,7 +67,7 @@ def qrdqn_loss(nets: Nets, batch: dict[str, torch.Tensor], cfg: QRDQNConfig
             next_a = next_theta.mean(2).argmax(1)  # [B]
         target = (batch["reward"][:, None]
                   + batch["discount"][:, None] * next_theta[arange, next_a])  # [B, N]
-    per_sample = targets.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
+    per_sample = learner.quantile_huber_loss(theta_a, target, taus, cfg.kappa)  # [B]
     return per_sample, per_sample.detach(), theta.detach().mean()
 
 

@@ -46,7 +46,7 @@ def expected_sarsa_target(reward, discount, next_q, next_probs):
 def max_q_target(reward, discount, next_q):
     """R + γ max_a q̂(S', a): Q-learning's target, for one transition (next_q [A]) or a
     batch ([B] rewards and discounts, next_q [B, A]). The numpy twin of the core's
-    ``deepq.targets.q_learning_target``; tests/test_lab_rules.py checks they agree."""
+    ``deepq.learner.q_learning_target``; tests/test_lab_rules.py checks they agree."""
     return reward + discount * np.max(next_q, axis=-1)
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepq import optim, targets
+from deepq import learner, optim
 from deepq.speed import Nets
 
 
@@ -13,7 +13,7 @@ def test_q_learning_target_two_actions_terminal_and_truncated():
     # row 0: mid-episode, γ = 0.9; row 1: terminated (discount 0); row 2: truncated keeps γ
     discount = torch.tensor([0.9, 0.0, 0.9])
     next_q = torch.tensor([[1.0, 3.0], [2.0, -1.0], [-2.0, -4.0]])
-    y = targets.q_learning_target(reward, discount, next_q)
+    y = learner.q_learning_target(reward, discount, next_q)
     # 1 + 0.9·max(1, 3) = 3.7;  0.5 + 0·2 = 0.5;  −1 + 0.9·max(−2, −4) = −2.8
     assert torch.allclose(y, torch.tensor([3.7, 0.5, -2.8]))
 
@@ -23,10 +23,10 @@ def test_td_loss_huber_and_mse_by_hand():
     action = torch.tensor([1, 0])
     y = torch.tensor([2.5, 3.0])
     # errors: 2.5 − 2 = 0.5 (quadratic zone), 3 − 0 = 3 (linear zone)
-    huber, td_abs = targets.td_loss(q, action, y, "huber")  # per sample
+    huber, td_abs = learner.td_loss(q, action, y, "huber")  # per sample
     assert torch.allclose(huber, torch.tensor([0.5 * 0.5**2, 3 - 0.5]))  # 0.125, 2.5
     assert torch.allclose(td_abs, torch.tensor([0.5, 3.0])) and not td_abs.requires_grad
-    mse, _ = targets.td_loss(q, action, y, "mse")
+    mse, _ = learner.td_loss(q, action, y, "mse")
     assert torch.allclose(mse, torch.tensor([0.5 * 0.25, 0.5 * 9.0]))
     huber.mean().backward()
     # d/dq of mean Huber: −clip(error, −1, 1)/B on the taken actions only
@@ -36,7 +36,7 @@ def test_td_loss_huber_and_mse_by_hand():
 def test_td_loss_does_not_backprop_into_target():
     q = torch.zeros(1, 2, requires_grad=True)
     y = torch.ones(1, requires_grad=True)
-    targets.td_loss(q, torch.tensor([0]), y)[0].sum().backward()
+    learner.td_loss(q, torch.tensor([0]), y)[0].sum().backward()
     assert y.grad is None
 
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from deepq import targets
+from deepq import learner
 
 
 def test_double_and_plain_targets_differ_where_online_and_target_disagree():
@@ -13,10 +13,10 @@ def test_double_and_plain_targets_differ_where_online_and_target_disagree():
     discount = torch.tensor([0.9, 0.5, 0.0])  # row 2: terminated
     next_q_target = torch.tensor([[1.0, 3.0], [2.0, 0.0], [7.0, 9.0]])
     next_q_online = torch.tensor([[5.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    plain = targets.q_learning_target(reward, discount, next_q_target)
+    plain = learner.q_learning_target(reward, discount, next_q_target)
     # 1 + 0.9·max(1, 3) = 3.7;  0 + 0.5·max(2, 0) = 1;  2 + 0·9 = 2
     assert torch.allclose(plain, torch.tensor([3.7, 1.0, 2.0]))
-    double = targets.double_q_learning_target(reward, discount, next_q_target, next_q_online)
+    double = learner.double_q_learning_target(reward, discount, next_q_target, next_q_online)
     # online picks a' = 0, 1, 0: 1 + 0.9·Q_target(s', 0) = 1.9;  0 + 0.5·0 = 0;  2 + 0 = 2
     assert torch.allclose(double, torch.tensor([1.9, 0.0, 2.0]))
 
@@ -64,7 +64,7 @@ PROBS = torch.tensor([0.2, 0.3, 0.5])
     (10.0, 0.5, [0.0, 0.0, 1.0]),
 ])
 def test_categorical_projection_by_hand(reward, discount, expected):
-    out = targets.categorical_projection(torch.tensor([reward]), torch.tensor([discount]),
+    out = learner.categorical_projection(torch.tensor([reward]), torch.tensor([discount]),
                                          PROBS[None, :], SUPPORT)
     assert torch.allclose(out, torch.tensor([expected]), atol=1e-6)
     assert out.sum().item() == pytest.approx(1.0)
@@ -72,7 +72,7 @@ def test_categorical_projection_by_hand(reward, discount, expected):
 
 def test_categorical_projection_is_vectorised_over_the_batch():
     reward, discount = torch.tensor([1.0, 0.5, -5.0]), torch.tensor([1.0, 0.5, 0.9])
-    out = targets.categorical_projection(reward, discount, PROBS.expand(3, 3), SUPPORT)
+    out = learner.categorical_projection(reward, discount, PROBS.expand(3, 3), SUPPORT)
     assert torch.allclose(out, torch.tensor([[0.0, 0.2, 0.8], [0.1, 0.65, 0.25], [1.0, 0.0, 0.0]]))
 
 
@@ -81,14 +81,14 @@ def test_quantile_huber_two_quantiles_by_hand():
     taus = torch.tensor([0.25, 0.75])
     # one target sample 1: u = 1 − 0 = 1 (weight τ = 0.25), u = 1 − 2 = −1 (weight 1 − τ = 0.25),
     # Huber(±1) = 0.5 each: 0.25·0.5 + 0.25·0.5 = 0.25
-    one = targets.quantile_huber_loss(theta, torch.tensor([[1.0]]), taus, kappa=1.0)
+    one = learner.quantile_huber_loss(theta, torch.tensor([[1.0]]), taus, kappa=1.0)
     assert one.item() == pytest.approx(0.25)
     # two target samples 1 and 3: for θ₁ = 0, u = 1, 3 → 0.25·0.5, 0.25·(3 − 0.5) → mean 0.375;
     # for θ₂ = 2, u = −1, 1 → 0.25·0.5, 0.75·0.5 → mean 0.25; sum over quantiles 0.625
-    two = targets.quantile_huber_loss(theta, torch.tensor([[1.0, 3.0]]), taus, kappa=1.0)
+    two = learner.quantile_huber_loss(theta, torch.tensor([[1.0, 3.0]]), taus, kappa=1.0)
     assert two.item() == pytest.approx(0.625)
     # κ = 0 is the pinball loss: (0.25·1 + 0.25·3)/2 + (0.25·1 + 0.75·1)/2 = 1
-    pinball = targets.quantile_huber_loss(theta, torch.tensor([[1.0, 3.0]]), taus, kappa=0.0)
+    pinball = learner.quantile_huber_loss(theta, torch.tensor([[1.0, 3.0]]), taus, kappa=0.0)
     assert pinball.item() == pytest.approx(1.0)
     two.backward()
     # dθ₁: mean_j −τ·clip(u) = −(0.25·1 + 0.25·1)/2; dθ₂: −(−0.25·1 + 0.75·1)/2
@@ -101,7 +101,7 @@ def test_munchausen_log_policy_term_by_hand():
     action = torch.tensor([0, 1])
     next_q = torch.zeros(2, 2)  # soft value: τ·ln Σ exp(q/τ) = 0.5·ln 2
     reward, discount = torch.tensor([1.0, 1.0]), torch.tensor([0.9, 0.9])
-    y = targets.munchausen_target(reward, discount, q_s, action, next_q, tau, alpha, l0)
+    y = learner.munchausen_target(reward, discount, q_s, action, next_q, tau, alpha, l0)
     log_z = math.log(math.exp(2.0) + 1.0)  # 2.1269
     bonus0 = alpha * tau * (2.0 - log_z)  # τ·ln π(0) = −0.0635, inside the clip: −0.0571
     bonus1 = alpha * max(tau * (0.0 - log_z), l0)  # τ·ln π(1) = −1.0635, clipped to −1: −0.9
@@ -113,6 +113,6 @@ def test_munchausen_log_policy_term_by_hand():
 def test_munchausen_without_bonus_at_low_temperature_is_q_learning():
     reward, discount = torch.tensor([1.0]), torch.tensor([0.9])
     next_q = torch.tensor([[1.0, 3.0]])
-    y = targets.munchausen_target(reward, discount, torch.zeros(1, 2), torch.tensor([0]), next_q,
+    y = learner.munchausen_target(reward, discount, torch.zeros(1, 2), torch.tensor([0]), next_q,
                                   tau=1e-3, alpha=0.0, log_clip=-1.0)
     assert y.item() == pytest.approx(1 + 0.9 * 3.0, abs=1e-4)
