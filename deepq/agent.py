@@ -50,7 +50,8 @@ def episode_seed(seed: int, stream: int, episode: int, lane: int = 0) -> int:
 
 
 class EpsilonGreedy:
-    """Greedy in the Q-network's values with probability 1 − ε, uniform otherwise."""
+    """Greedy in the Q-network's values with probability 1 − ε (exact ties broken at
+    random), uniform otherwise."""
 
     def __init__(self, q_net: torch.nn.Module, n_actions: int, rng: np.random.Generator,
                  device: torch.device | str = "cpu"):
@@ -66,8 +67,15 @@ class EpsilonGreedy:
         # around each pass made the Pong loop ~5% slower on 2 cores (8 of 8 interleaved
         # blocks, 1 and 8 environments). On a machine shared with other busy processes,
         # set threads = 1.
-        q = self.q_net(torch.as_tensor(obs, device=self.device))  # [N, A]
-        return q.argmax(dim=1).cpu().numpy()
+        q = self.q_net(torch.as_tensor(obs, device=self.device)).cpu().numpy()  # [N, A]
+        ties = q == q.max(axis=1, keepdims=True)  # [N, A]
+        actions = ties.argmax(axis=1)  # the first best action
+        # Exact ties (an untrained network on one-hot or all-zero inputs, say) are broken at
+        # random with the policy's seeded RNG; always taking the first action can freeze a
+        # greedy evaluation on one action. Without ties no random number is drawn.
+        for i in np.flatnonzero(ties.sum(axis=1) > 1):
+            actions[i] = self.rng.choice(np.flatnonzero(ties[i]))
+        return actions
 
     def greedy(self, obs: np.ndarray) -> int:
         return int(self.greedy_batch(np.asarray(obs)[None])[0])

@@ -19,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from deepq import checkpoint, config, envs, log, presets
+from deepq import checkpoint, config, envs, log, networks, presets
 from deepq.algos.dqn import DQN, DQNConfig
 from deepq.errors import DeepQError, DeepQWarning
 from deepq.presets import ALGORITHMS
@@ -39,20 +39,37 @@ def _algorithm_for_checkpoint(path: str | Path) -> type:
     return ALGORITHMS[name]
 
 
-def _base_preset(target: str) -> tuple[str, presets.Preset]:
-    """A preset by name, or an environment id on top of the closest DQN preset."""
+def _base_preset(target: str, modules: tuple[str, ...]) -> tuple[str, presets.Preset, str]:
+    """A preset by name, or an environment id with default settings: an Atari game gets
+    the ``pong`` preset's (the DeepMind setup), any other id ``DQNConfig``'s documented
+    defaults, the network chosen by its observations (``networks.build``)."""
     preset = presets.get(target)
     if preset is not None:
-        return target, preset
-    base = presets.PRESETS["pong" if envs.is_atari(target) else "cartpole"]
-    cfg = dataclasses.replace(base.config, env_id=target, stop_return=None)
-    return target.replace("/", "-"), presets.Preset(base.algorithm, base.description, cfg)
+        return target, preset, ""
+    if envs.is_atari(target, modules):
+        base = presets.PRESETS["pong"]
+        cfg = dataclasses.replace(base.config, env_id=target, stop_return=None)
+        said = "the pong preset's Atari settings"
+    else:
+        cfg, said = DQNConfig(env_id=target), "DQN's defaults (DQNConfig)"
+    shown = ", ".join(f"{k}={getattr(cfg, k)}" for k in (
+        "total_steps", "lr", "buffer_size", "batch_size", "learn_start", "train_freq", "target_sync",
+        "eps_schedule", "eps_decay", "eps_final"))
+    note = f"no preset given: using {said}: {shown} (`deepq presets` lists tuned ones; change any with --set)"
+    return target.rpartition(":")[2].replace("/", "-"), presets.Preset("dqn", said, cfg), note
+
+
+def _env_modules(values: dict, extra: list[str] | None) -> tuple[str, ...]:
+    """``env_modules`` as --set/--config give it, then each --env-module."""
+    given = config.override(DQNConfig(), {"env_modules": values["env_modules"]}).env_modules \
+        if "env_modules" in values else ()
+    return tuple(given) + tuple(extra or ())
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.resume:
-        if args.target or args.set or args.config or args.seed is not None:
+        if args.target or args.set or args.config or args.env_module or args.seed is not None:
             raise DeepQError("--resume continues a run with its saved config; "
                              "only --steps and --allow-inexact may be given with it")
         run_dir = Path(args.resume)
@@ -67,8 +84,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.target:
             raise DeepQError("train needs a PRESET or ENV_ID (see `deepq presets`), or --resume RUN_DIR")
-        name, preset = _base_preset(args.target)
-        cfg = preset.config
         values: dict = {}
         if args.config:
             values |= config.load_toml(args.config)
@@ -77,7 +92,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             values["total_steps"] = args.steps
         if args.seed is not None:
             values["seed"] = args.seed
-        cfg = config.override(cfg, values)
+        modules = _env_modules(values, args.env_module)
+        if modules:
+            values["env_modules"] = list(modules)
+        name, preset, note = _base_preset(args.target, modules)
+        cfg = config.override(preset.config, values)
         wanted = Path(args.run_dir) if args.run_dir else None
         made = [d for d in (wanted, *wanted.parents) if not d.exists()] if wanted else []
         run_dir = log.new_run_dir(f"{name}-seed{cfg.seed}", wanted)  # fails now, not at a save
@@ -95,7 +114,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 except OSError:
                     break
             raise
+        if note:  # said once the environment is known to work
+            print(note, file=sys.stderr)
         print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
+    print(f"network: {networks.describe(model.q_net)} on observations {list(model.obs_shape)} "
+          f"{model.obs_dtype}", file=sys.stderr)
     solved = model.learn()
     recent = model.episode_returns[-model.cfg.stop_window:]
     summary = f"done: step {model.step:,}, {model.update:,} updates, {model.wall_time:.0f} s"
@@ -131,8 +154,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from gymnasium.wrappers import RecordVideo
 
         cfg = model.cfg
-        env = envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max, render_mode="rgb_array")
-        env.metadata["render_fps"] = 15 if envs.is_atari(cfg.env_id) else env.metadata.get("render_fps", 30)
+        env = envs.for_config(cfg, render_mode="rgb_array")
+        env.metadata["render_fps"] = 15 if envs.is_atari(cfg.env_id, cfg.env_modules) else env.metadata.get("render_fps", 30)
         env = RecordVideo(env, args.video, episode_trigger=lambda e: True, disable_logger=True)
     returns = model.evaluate(args.episodes, epsilon=args.eps, env=env)
     if env is not None:
@@ -220,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="output directory (default runs/NAME-seedS-TIME)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--config", help="TOML file of config overrides")
+    t.add_argument("--env-module", action="append", metavar="MODULE[:FUNCTION]",
+                   help="import MODULE (and call FUNCTION) before the environment id is looked "
+                        "up; adds to env_modules")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     t.add_argument("--allow-inexact", action="store_true",
                    help="with --resume: continue even if the checkpoint lacks a part of the run "

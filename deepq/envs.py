@@ -11,6 +11,7 @@ business (it clips what it stores), so the score logged by
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import ale_py
@@ -18,8 +19,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import (
     AtariPreprocessing,
+    DtypeObservation,
+    FlattenObservation,
     FrameStackObservation,
     RecordEpisodeStatistics,
+    ReshapeObservation,
 )
 
 from deepq.errors import DeepQError
@@ -27,9 +31,26 @@ from deepq.errors import DeepQError
 gym.register_envs(ale_py)
 
 
-def is_atari(env_id: str) -> bool:
-    spec = _spec(env_id)
+def is_atari(env_id: str, modules: tuple[str, ...] = ()) -> bool:
+    spec = _spec(env_id, modules)
     return "ale_py" in str(spec.entry_point)
+
+
+def load_modules(modules: tuple[str, ...]) -> None:
+    """Import each ``module`` or ``module:function`` (and call the function): the
+    ``env_modules`` setting, for packages that register their environments on import or
+    when a function of theirs is called."""
+    for entry in modules:
+        name, _, func = entry.partition(":")
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            raise DeepQError(f"env_modules: cannot import '{name}': {e}") from None
+        if func:
+            target = getattr(module, func, None)
+            if not callable(target):
+                raise DeepQError(f"env_modules: '{name}' has no function '{func}'")
+            target()
 
 
 # pip targets for modules that Gymnasium's optional environments import (its extras)
@@ -48,19 +69,35 @@ def _import_failed(env_id: str, e: ImportError) -> DeepQError:
                       f"or does not import: {e}")
 
 
-def _spec(env_id: str):
+def _spec(env_id: str, modules: tuple[str, ...] = ()):
+    """The registered spec of ``env_id`` after importing ``modules`` (``load_modules``);
+    ``module:EnvId`` imports ``module`` first, as ``gymnasium.make`` does."""
+    load_modules(modules)
+    if ":" in env_id:
+        module, _, env_id = env_id.partition(":")
+        load_modules((module,))
     try:
         return gym.spec(env_id)
     except gym.error.Error as e:
+        ns = env_id.partition("/")[0] if "/" in env_id else None
+        hint = (f"If a package registers namespace '{ns}', name its module with --env-module "
+                f"MODULE (or MODULE:FUNCTION, setting env_modules), or write the id as "
+                f"MODULE:{env_id}.") if ns else \
+            ("If a package registers it, name its module with --env-module MODULE (or "
+             "MODULE:FUNCTION, setting env_modules).")
         # Gymnasium's message repeats the id, which may hold a line break
-        raise DeepQError(" ".join(f"unknown environment {env_id!r}: {e}".splitlines())) from None
+        raise DeepQError(" ".join(f"unknown environment {env_id!r}: {e} {hint}".splitlines())) from None
 
 
-class FireOnReset(gym.Wrapper):
+class FireOnReset(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Press FIRE (then UP) after reset, for games that wait for it (Breakout, ...).
 
     The two steps follow OpenAI Baselines' ``FireResetEnv``; their rewards are 0.
     """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)  # env.spec can rebuild the stack
+        gym.Wrapper.__init__(self, env)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -71,12 +108,16 @@ class FireOnReset(gym.Wrapper):
         return obs, info
 
 
-class LifeLossInfo(gym.Wrapper):
+class LifeLossInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Sets ``info["life_loss"] = True`` on a step that lost a life but not the game.
 
     The learner treats it as a termination (discount 0); the environment keeps
     running, so the episode return covers the whole game.
     """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -91,27 +132,80 @@ class LifeLossInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class ChannelsFirst(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Image observations [H, W, C] → [C, H, W] (the layout the networks take)."""
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(
+            np.transpose(space.low, (2, 0, 1)), np.transpose(space.high, (2, 0, 1)), dtype=space.dtype)
+
+    def observation(self, obs):
+        return np.ascontiguousarray(np.transpose(obs, (2, 0, 1)))
+
+
+def channels_last(shape: tuple[int, ...], layout: str = "auto") -> bool:
+    """Whether an image of ``shape`` (3 axes) has its channels last. ``auto``: channels
+    first only when the first axis is the shortest, strictly ([4, 84, 84]); otherwise
+    last, Gymnasium's convention ([84, 84, 3], and [10, 10, 10] when all agree)."""
+    if layout != "auto":
+        return layout == "hwc"
+    return not shape[0] < min(shape[1], shape[2])
+
+
+def _observations(env: gym.Env, env_id: str, layout: str) -> gym.Env:
+    """Wrap ``env`` so that its observations are a vector [D] or an image [C, H, W], each
+    in a compact dtype: Discrete one-hot and MultiBinary/MultiDiscrete flattened (uint8),
+    images of any size and dtype with their channels first, a 2-D array as a
+    one-channel image."""
+    space = env.observation_space
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)):
+        return DtypeObservation(FlattenObservation(env), np.uint8)  # one-hot / 0-1 entries
+    if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        raise DeepQError(
+            f"environment '{env_id}' has a {type(space).__name__} observation space; deepq takes "
+            "one array: register a wrapped version (gymnasium.wrappers.FlattenObservation for "
+            "vectors, or a wrapper that picks the image) and load it with --env-module")
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 2, 3) \
+            or 0 in space.shape:
+        raise DeepQError(f"environment '{env_id}' has observation space {space}; deepq takes "
+                         "vectors [D], images [H, W], [C, H, W] or [H, W, C], and "
+                         "Discrete/MultiBinary/MultiDiscrete")
+    if len(space.shape) == 2:
+        env = ReshapeObservation(env, (1, *space.shape))
+    elif len(space.shape) == 3 and channels_last(space.shape, layout):
+        env = ChannelsFirst(env)
+    if len(space.shape) > 1 and space.dtype == np.uint8 and space.high.max() <= 1:
+        env = DtypeObservation(env, np.bool_)  # 0/1 images are masks, not pixels to scale by 1/255
+    return env
+
+
 def make(
     env_id: str,
     frame_stack: int = 4,
     noop_max: int = 30,
     render_mode: str | None = None,
+    modules: tuple[str, ...] = (),
+    obs_layout: str = "auto",
 ) -> gym.Env:
-    """Make ``env_id`` with the wrappers deepq trains on.
+    """Make ``env_id`` with the wrappers deepq trains on (after importing ``modules``).
 
     Atari ids (``*NoFrameskip-v4``, ``ALE/*-v5``) get the DeepMind stack and observations
-    of shape [frame_stack, 84, 84] uint8; other ids keep their observations. The
-    action space must be discrete.
+    of shape [frame_stack, 84, 84] uint8; other ids get vector or channels-first image
+    observations (``_observations``; ``obs_layout`` auto, chw or hwc). The action space
+    must be discrete.
     """
-    spec = _spec(env_id)
+    spec = _spec(env_id, modules)
     atari = "ale_py" in str(spec.entry_point)
-    kwargs = {"render_mode": render_mode}
+    kwargs = {"render_mode": render_mode} if render_mode is not None else {}  # not every env takes one
     if atari:
         kwargs["frameskip"] = 1  # AtariPreprocessing does the skipping (and max-pooling)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            env = gym.make(env_id, **kwargs)
+            env = gym.make(spec, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise DeepQError(f"environment '{env_id}' needs an extra package: {e}") from None
     except ImportError as e:  # an entry point's module imports a package that is not installed
@@ -133,13 +227,18 @@ def make(
             env = FireOnReset(env)
         env = LifeLossInfo(env)
         env = FrameStackObservation(env, frame_stack)
-    elif len(env.observation_space.shape or ()) != 1:
-        env.close()
-        raise DeepQError(
-            f"environment '{env_id}' has observation space {env.observation_space}; "
-            "deepq handles Atari frames and flat vector observations"
-        )
+    else:
+        try:
+            env = _observations(env, env_id, obs_layout)
+        except DeepQError:
+            env.close()
+            raise
     return RecordEpisodeStatistics(env)
+
+
+def for_config(cfg, render_mode: str | None = None) -> gym.Env:
+    """``make`` with a run config's environment fields."""
+    return make(cfg.env_id, cfg.frame_stack, cfg.noop_max, render_mode, cfg.env_modules, cfg.obs_layout)
 
 
 def obs_info(env: gym.Env) -> tuple[tuple[int, ...], np.dtype, int | None]:
@@ -149,14 +248,16 @@ def obs_info(env: gym.Env) -> tuple[tuple[int, ...], np.dtype, int | None]:
     return tuple(space.shape), np.dtype(space.dtype), (space.shape[0] if stacked else None)
 
 
-def make_pool(env_id: str, num_envs: int, seed: int, frame_stack: int = 4, noop_max: int = 30):
+def make_pool(env_id: str, num_envs: int, seed: int, frame_stack: int = 4, noop_max: int = 30,
+              modules: tuple[str, ...] = ()):
     """``num_envs`` copies of the Atari game ``env_id`` in one EnvPool (C++ threads,
     ``pip install envpool``), preprocessed as ``make`` does: frame skip 4 with a max over
     the last two frames, 84×84 grayscale, ``noop_max`` no-op starts, FIRE on reset, no
     sticky actions; the game is the episode (lives are reported in ``info["lives"]``) and
     rewards stay raw. Returns a Gymnasium-style pool whose ``step`` and ``reset`` take
     environment ids."""
-    spec = _spec(env_id)
+    spec = _spec(env_id, modules)
+    env_id = env_id.rpartition(":")[2]
     name = env_id.removesuffix("NoFrameskip-v4")
     if "ale_py" not in str(spec.entry_point) or name == env_id:
         raise DeepQError(f"env_backend = envpool runs Atari *NoFrameskip-v4 games, not '{env_id}'")

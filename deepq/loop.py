@@ -55,7 +55,7 @@ class Model:
         random.seed(cfg.seed)
         # The parts of the run, built in one place:
         pooled = cfg.env_backend == "envpool"
-        self.envs = [envs.make(cfg.env_id, cfg.frame_stack, cfg.noop_max)
+        self.envs = [envs.for_config(cfg)
                      for _ in range(1 if pooled else cfg.num_envs)]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.envs[0])
         self.n_actions = int(self.envs[0].action_space.n)
@@ -67,7 +67,7 @@ class Model:
                                        life_loss_terminal=cfg.life_loss_terminal)
                          for e, env in enumerate(self.envs)]
         self.actor = (agent.PoolRollout(envs.make_pool(cfg.env_id, cfg.num_envs, cfg.seed, cfg.frame_stack,
-                                                       cfg.noop_max), cfg.life_loss_terminal)
+                                                       cfg.noop_max, cfg.env_modules), cfg.life_loss_terminal)
                       if pooled else agent.SideBySide(self.rollouts))
         if cfg.speed.overlap:  # the updates run while the environments step
             from deepq.speed import Overlapped
@@ -211,7 +211,7 @@ class Model:
         """Raw scores of ``episodes`` episodes on a separate environment instance."""
         c = self.cfg
         if env is None and self._eval_env is None:
-            self._eval_env = envs.make(c.env_id, c.frame_stack, c.noop_max)
+            self._eval_env = envs.for_config(c)
         eps = c.eval_eps if epsilon is None else epsilon
         # Its own RNG, so evaluating never changes the training run's exploration.
         act = agent.EpsilonGreedy(self.learner.q_values, self.n_actions,

@@ -69,10 +69,12 @@ class Fp32Linear(nn.Linear):
 
 
 class NatureCNN(nn.Module):
-    """Conv 32·8×8/4 → 64·4×4/2 → 64·3×3/1 → Linear 512 → Linear A, ReLU between."""
+    """Conv 32·8×8/4 → 64·4×4/2 → 64·3×3/1 → Linear 512 → Linear A, ReLU between.
+    ``frame_size``: H = W, or (H, W), at least 36 each."""
 
-    def __init__(self, in_channels: int, n_actions: int, frame_size: int = 84):
+    def __init__(self, in_channels: int, n_actions: int, frame_size: int | tuple[int, int] = 84):
         super().__init__()
+        height, width = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, kernel_size=8, stride=4), nn.ReLU(),
             nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(),
@@ -80,12 +82,54 @@ class NatureCNN(nn.Module):
             nn.Flatten(),
         )
         with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, in_channels, frame_size, frame_size)).shape[1]
+            n_flat = self.features(torch.zeros(1, in_channels, height, width)).shape[1]
         self.head = nn.Sequential(nn.Linear(n_flat, 512), nn.ReLU(), Fp32Linear(512, n_actions))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = scale_frames(obs)  # [B, C, H, W] uint8 → float in [0, 1]
-        return self.head(self.features(x))  # [B, A]
+        return self.head(self.features(image_input(obs)))  # [B, A]
+
+
+NATURE_MIN_SIZE = 36  # the smallest H and W the Nature CNN's three convolutions fit
+
+
+def small_cnn_torso(in_channels: int) -> nn.Sequential:
+    """Conv 16·3×3/1 → ReLU → flatten, for small images such as 10×10 grids (the
+    network of Young & Tian 2019's MinAtar baselines)."""
+    return nn.Sequential(nn.Conv2d(in_channels, 16, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
+
+
+class SmallCNN(nn.Module):
+    """``small_cnn_torso`` → the fully connected ``hidden`` widths → Linear A."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], n_actions: int, hidden: Sequence[int] = (128,)):
+        super().__init__()
+        self.features = small_cnn_torso(obs_shape[0])
+        with torch.no_grad():
+            width = self.features(torch.zeros(1, *obs_shape)).shape[1]
+        self.head = MLP(width, n_actions, hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(image_input(obs)))  # [B, A]
+
+
+def image_input(obs: torch.Tensor) -> torch.Tensor:
+    """Images [B, C, H, W] as the convolutions take them: uint8 pixels scaled to [0, 1]
+    (``scale_frames``), bool and float images as float."""
+    return scale_frames(obs) if obs.dtype == torch.uint8 else obs.float()
+
+
+def image_torso(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int]
+                ) -> tuple[nn.Module, int, tuple[int, ...]]:
+    """(convolutional torso, its output width, the hidden widths after it) for images
+    [C, H, W]: the Nature CNN's convolutions and one 512 layer when H and W are at least
+    36, else ``small_cnn_torso`` and ``hidden``."""
+    if min(obs_shape[1:]) >= NATURE_MIN_SIZE:
+        torso, hidden = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:]).features, (512,)
+    else:
+        torso = small_cnn_torso(obs_shape[0])
+    with torch.no_grad():
+        width = torso(torch.zeros(1, *obs_shape)).shape[1]
+    return torso, width, tuple(hidden)
 
 
 class MLP(nn.Module):
@@ -157,10 +201,7 @@ class VariantQNetwork(nn.Module):
         self.image = len(obs_shape) == 3
         linear = _linear(noisy, noisy_sigma0)
         if self.image:
-            self.torso = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1]).features
-            with torch.no_grad():
-                width = self.torso(torch.zeros(1, *obs_shape)).shape[1]
-            hidden = (512,)
+            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden)
         elif len(obs_shape) == 1:
             self.torso = nn.Identity()
             width = obs_shape[0]
@@ -182,7 +223,7 @@ class VariantQNetwork(nn.Module):
         self.value = stream(n_atoms) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = scale_frames(obs) if self.image else obs.float()  # uint8 frames → [0, 1]
+        x = image_input(obs) if self.image else obs.float()  # uint8 frames → [0, 1]
         x = self.shared(self.torso(x))  # [B, width]
         adv = self.advantage(x).view(-1, self.n_actions, self.n_atoms)  # [B, A, N]
         if self.dueling:
@@ -201,10 +242,7 @@ class IQNNetwork(nn.Module):
         super().__init__()
         self.image = len(obs_shape) == 3
         if self.image:
-            self.torso = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1]).features
-            with torch.no_grad():
-                width = self.torso(torch.zeros(1, *obs_shape)).shape[1]
-            hidden = (512,)
+            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden)
         else:
             layers: list[nn.Module] = []
             width = obs_shape[0]
@@ -217,7 +255,7 @@ class IQNNetwork(nn.Module):
         self.head = nn.Sequential(nn.Linear(width, hidden[-1]), nn.ReLU(), nn.Linear(hidden[-1], n_actions))
 
     def forward(self, obs: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
-        x = scale_frames(obs) if self.image else obs.float()
+        x = image_input(obs) if self.image else obs.float()
         psi = self.torso(x)  # [B, D]
         phi = self.tau_embed(torch.cos(taus[:, :, None] * self.pi_i))  # [B, N, D]
         return self.head(psi[:, None, :] * phi).transpose(1, 2)  # [B, A, N]
@@ -226,15 +264,33 @@ class IQNNetwork(nn.Module):
 def build(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int], *,
           dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
           noisy_sigma0: float = 0.5) -> nn.Module:
-    """Nature CNN for [C, H, W] images, MLP (with ``hidden`` widths) for [D] vectors;
-    any variant option gives a ``VariantQNetwork`` with the same layer widths."""
+    """Nature CNN for [C, H, W] images of at least 36×36, ``SmallCNN`` for smaller ones
+    (at least 3×3), MLP (with ``hidden`` widths) for [D] vectors; any variant option
+    gives a ``VariantQNetwork`` with the same layer widths."""
+    if len(obs_shape) == 3 and min(obs_shape[1:]) < 3:
+        raise ValueError(f"no network for images of shape {obs_shape}: height and width must be at least 3")
     if dueling or noisy or n_atoms > 1:
         return VariantQNetwork(obs_shape, n_actions, hidden, dueling, noisy, n_atoms, noisy_sigma0)
+    if len(obs_shape) == 3 and min(obs_shape[1:]) >= NATURE_MIN_SIZE:
+        return NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:])
     if len(obs_shape) == 3:
-        return NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1])
+        return SmallCNN(obs_shape, n_actions, hidden)
     if len(obs_shape) == 1:
         return MLP(obs_shape[0], n_actions, hidden)
     raise ValueError(f"no network for observations of shape {obs_shape}")
+
+
+def describe(net: nn.Module) -> str:
+    """One line of the layers of ``net`` in order: conv C·K×K/S, linear N, noisy N."""
+    parts = []
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            parts.append(f"conv {m.out_channels}·{m.kernel_size[0]}×{m.kernel_size[1]}/{m.stride[0]}")
+        elif isinstance(m, nn.Linear):
+            parts.append(f"linear {m.out_features}")
+        elif isinstance(m, NoisyLinear):
+            parts.append(f"noisy {m.out_features}")
+    return " → ".join(parts)
 
 
 def for_config(cfg, obs_shape: tuple[int, ...], n_actions: int, n_atoms: int = 1) -> nn.Module:

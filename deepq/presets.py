@@ -84,7 +84,7 @@ def _task(base: DQNConfig) -> dict[str, Any]:
     budget, replay, optimiser, schedule, evaluation and bookkeeping. Not the variant
     switches (an algorithm's own defaults for them are part of what it is: Rainbow has
     them all on) nor the TD loss."""
-    names = {"env_id", "seed", "total_steps", "buffer_size", "batch_size", "learn_start", "train_freq",
+    names = {"env_id", "env_modules", "obs_layout", "seed", "total_steps", "buffer_size", "batch_size", "learn_start", "train_freq",
              "gamma", "lr", "adam_eps", "grad_clip_norm", "grad_clip_value", "target_sync", "tau",
              "eps_schedule", "eps_start", "eps_final", "eps_decay", "frame_stack", "noop_max",
              "clip_rewards", "life_loss_terminal", "hidden", "eval_every", "eval_episodes", "eval_eps",

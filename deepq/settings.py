@@ -51,7 +51,10 @@ class RunConfig:
     """The hyperparameters every algorithm shares, with their units. Periods are
     environment steps. An algorithm's config adds its own fields to these."""
 
-    env_id: str = param("CartPole-v1", "Gymnasium environment id with a discrete action space")
+    env_id: str = param("CartPole-v1", "Gymnasium environment id with a discrete action space "
+                        "(MODULE:ID imports MODULE first)")
+    env_modules: tuple[str, ...] = param((), "modules to import, or MODULE:FUNCTION to call, before "
+                                         "env_id is looked up (packages that register environments)")
     seed: int = param(0, "seed for network init, exploration, replay sampling and env resets", min=0)
     total_steps: int = param(100_000, "environment steps to train for (steps)", min=1)
     # replay memory
@@ -97,7 +100,11 @@ class RunConfig:
     clip_rewards: bool = param(False, "learn from sign(reward); logged returns stay raw")
     life_loss_terminal: bool = param(True, "Atari: a lost life ends the learning episode "
                                      "(discount 0) but not the game")
-    hidden: tuple[int, ...] = param((64, 64), "MLP hidden layer widths (vector observations)", min=1)
+    obs_layout: str = param("auto", "image observations: where the channel axis is (chw, hwc; auto "
+                            "= first if it is the shortest axis, else last)",
+                            choices=("auto", "chw", "hwc"))
+    hidden: tuple[int, ...] = param((64, 64), "hidden layer widths of the fully connected part for "
+                                    "vector observations and small images", min=1)
     # evaluation and stopping
     eval_every: int = param(0, "environment steps between evaluations; 0 = never (steps)", min=0)
     eval_episodes: int = param(10, "episodes per evaluation", min=1)
