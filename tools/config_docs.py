@@ -143,8 +143,9 @@ def config_sections() -> dict[str, str]:
     parts = []
     for name, cls in ALGORITHM_CONFIGS.items():
         groups = [g.__name__ for g in (settings.TDLossConfig, settings.QuantileLossConfig) if issubclass(cls, g)]
-        lines = [f"### `{name}`: `{cls.__module__}.{cls.__name__}`", ""]
-        lines.append("Shared fields" + (f" and `{'`, `'.join(groups)}`" if groups else "") + ".")
+        lines = [f"### `{name}`", ""]
+        lines.append(f"`{cls.__module__}.{cls.__name__}`: the shared fields"
+                     + (f" and `{'`, `'.join(groups)}`" if groups else "") + ".")
         changed = redefaults(cls)
         if changed:
             lines += ["", "Defaults that differ from the shared ones:", "",
