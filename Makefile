@@ -1,16 +1,17 @@
-# Two entry points for a fresh machine: `make train` and `make test`.
+# Two entry points for a fresh machine: `make train` and `make test`; `make docs` serves
+# the documentation site at http://127.0.0.1:8000.
 # Each creates .venv on first use; torch is pinned here (the CPU wheel on disk).
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test clean
+.PHONY: install train test docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,envpool]"
+	$(PY) -m pip install -q -e ".[dev,envpool,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,5 +27,8 @@ train: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -26,7 +26,7 @@ deepq runs with its defaults: one environment, acting and learning in turn.
 ``--set KEY=VALUE`` changes a deepq config value in both settings, e.g. ``--set
 num_envs=8 --set env_backend=envpool`` (8 EnvPool environments acting from one forward
 pass, the same replay ratio; the fastest on 2 cores) or ``--set speed.overlap=true``.
-docs/speed.md has the tables.
+bench/speed-log.md has the tables.
 
 The machine drifts by ±25% over minutes: compare numbers only within one run.
 """
