@@ -6,7 +6,7 @@ Under bf16 autocast every update casts each fp32 weight to bf16 for the forward 
 casts each bf16 weight gradient back to a new fp32 tensor, clamps it in another pass,
 and only then runs Adam. Inside the training loop, on a 2-core CPU whose cache does
 not hold all of it, the two casts of the Nature CNN's 3136×512 layer alone took ~3 ms
-of a ~15 ms update (docs/speed.md). ``MasterAdam`` removes those passes: the update's
+of a ~15 ms update (bench/speed-log.md). ``MasterAdam`` removes those passes: the update's
 network passes read ``low``, a copy of the network whose weights are already bf16
 (``networks.autocast_copy``), and one ``torch.compile``d kernel reads its bf16
 gradients, clips them in fp32, updates the fp32 weights and Adam moments of

@@ -150,7 +150,7 @@ PRESETS |= {
 # returns, and 4 environments acting from one forward pass. Seed 0 reached mean-10 19.6
 # at 1,552,352 steps, 154k updates and 6,273 s on the 2-core development CPU; a first
 # version that updated every step (ε over 100k steps) was at mean-10 ≈ +6.4 after 215k
-# steps and 6,705 s (docs/speed.md).
+# steps and 6,705 s (bench/speed-log.md).
 PRESETS["pong-fast"] = Preset(
     "dqn", "pong with Double DQN, a dueling head, 3-step returns, 4 envs, one update per 10 env steps, "
     "target sync every 5k steps, ε linear 1 → 0.01 over 250k steps: least wall time to "

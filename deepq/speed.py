@@ -8,7 +8,7 @@ fp32 networks and ``ClippedAdam``; with bf16 they are autocast passes (and with
 MasterAdam a bf16 copy of the network that one compiled kernel updates); with
 ``compile`` they are ``torch.compile``d. ``Overlapped`` steps the environments in a
 second thread while the learner takes its updates. The measurements behind each
-choice are in docs/speed.md.
+choice are in bench/speed-log.md; docs/speed.md says which to use.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class MunchausenConfig(RunConfig, TDLossConfig):
 
 
 def network(cfg: MunchausenConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
-    if cfg.double:  # the Munchausen target already uses the online softmax policy
+    if cfg.double:  # the soft value has no argmax for an online network to pick
         raise DeepQError("munchausen has no double variant; set double=false")
     return networks.for_config(cfg, obs_shape, n_actions)
 
