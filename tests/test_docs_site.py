@@ -1,7 +1,7 @@
-"""The documentation site: it builds with ``mkdocs build --strict`` without a warning, its
+"""The documentation site (and the README): it builds with ``mkdocs build --strict`` without a warning, its
 generated tables match the code, and the commands on its pages run.
 
-Every fenced block in docs/ is one of:
+Every fenced block in docs/ and the README is one of:
   - ``bash`` or ``python``: run here, in page order, in one temporary directory per page
     (``deepq`` is this checkout's, blocks after ``<!--pytest-codeblocks:cont-->`` join the
     one before), unless an HTML comment ``<!--pytest.mark.skip(reason="...")-->`` just
@@ -43,9 +43,10 @@ _passed: set[str] = set()
 
 
 def _pages(chinese: bool) -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md")
-                  if p.name.endswith(".zh.md") == chinese
-                  and p.relative_to(DOCS).as_posix() not in NOT_CHECKED)
+    """The docs pages of one language; the README counts as an English page."""
+    return ([] if chinese else [ROOT / "README.md"]) + sorted(
+        p for p in DOCS.rglob("*.md") if p.name.endswith(".zh.md") == chinese
+        and p.relative_to(DOCS).as_posix() not in NOT_CHECKED)
 
 
 def _blocks(page: Path) -> list[tuple[object, str | None]]:
@@ -110,7 +111,7 @@ def test_generated_tables_match_the_code():
     assert not stale, f"{stale} differ from the code: run python tools/config_docs.py"
 
 
-@pytest.mark.parametrize("page", _pages(chinese=False), ids=lambda p: p.relative_to(DOCS).as_posix())
+@pytest.mark.parametrize("page", _pages(chinese=False), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_page_commands_run(page, tmp_path, deepq_bin):
     env = _env(deepq_bin)
     first = True
