@@ -42,15 +42,22 @@ def load_modules(modules: tuple[str, ...]) -> None:
     when a function of theirs is called."""
     for entry in modules:
         name, _, func = entry.partition(":")
+        if not name.strip():
+            raise DeepQError(f"env_modules: {entry!r} names no module (write MODULE or MODULE:FUNCTION)")
         try:
             module = importlib.import_module(name)
-        except ImportError as e:
-            raise DeepQError(f"env_modules: cannot import '{name}': {e}") from None
+        except Exception as e:  # noqa: BLE001 - a broken package is the user's to see, in one line
+            raise DeepQError(" ".join(f"env_modules: cannot import '{name}': "
+                                      f"{type(e).__name__}: {e}".splitlines())) from None
         if func:
             target = getattr(module, func, None)
             if not callable(target):
                 raise DeepQError(f"env_modules: '{name}' has no function '{func}'")
-            target()
+            try:
+                target()
+            except Exception as e:  # noqa: BLE001
+                raise DeepQError(" ".join(f"env_modules: {name}:{func}() failed: "
+                                          f"{type(e).__name__}: {e}".splitlines())) from None
 
 
 # pip targets for modules that Gymnasium's optional environments import (its extras)

@@ -644,7 +644,7 @@ def consume_resume(run: Path, capsys, allow_inexact: bool = False) -> Outcome:
     # the resume names what it restored before learning starts; a refusal to go on
     # inexactly comes after that line
     outcome, _ = _run_cli(argv + ["--allow-inexact"] * allow_inexact, capsys,
-                          allowed_before_error=("resuming ",))
+                          allowed_before_error=("resuming ", "network: "))
     if outcome.ok:
         ck = checkpoint.resolve(run)
         assert _read_state(ck)["counters"]["step"] == STEPS + 50, ck

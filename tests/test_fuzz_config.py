@@ -80,6 +80,8 @@ def assert_sane(cfg, cls: type) -> None:
             assert optional, f.name
             continue
         items = value if isinstance(value, tuple) else (value,)
+        if typing.get_origin(base) is tuple:  # a list setting: check each item as its type
+            base = typing.get_args(base)[0]
         for v in items:
             if base is float:
                 assert isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f.name
@@ -87,7 +89,7 @@ def assert_sane(cfg, cls: type) -> None:
                 assert isinstance(v, bool), f.name
             elif base is str:
                 assert isinstance(v, str), f.name
-            else:  # int, or a tuple of ints
+            else:  # int
                 assert isinstance(v, int) and not isinstance(v, bool) and v <= config.INT_MAX, f.name
 
 
