@@ -52,26 +52,32 @@ def curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(steps), plot.rolling_mean(np.asarray(values), 10)
 
 
-def reached(run: Path, threshold: float) -> tuple[int | None, float | None, int]:
+def reached(run: Path, threshold: float) -> tuple[int | None, float | None, int, float | None]:
     """(first step whose evaluation return ≥ threshold, wall time there in seconds,
-    last step of the run); None, None when it never did."""
+    last step of the run, best evaluation return); the first two None when it never did,
+    the last None without evaluations."""
     rows = read_metrics(run)
     last = max((int(r["step"]) for r in rows), default=0)
-    for r in rows:
-        if r["event"] == "eval" and float(r["eval_return"]) >= threshold:
-            return int(r["step"]), float(r["wall_time"]), last
-    return None, None, last
+    evals = [r for r in rows if r["event"] == "eval"]
+    best = max((float(r["eval_return"]) for r in evals), default=None)
+    for r in evals:
+        if float(r["eval_return"]) >= threshold:
+            return int(r["step"]), float(r["wall_time"]), last, best
+    return None, None, last, best
 
 
 def table(groups: dict[str, list[Path]], threshold: float) -> str:
-    """A Markdown table: variant, steps to reach ``threshold`` and wall time per seed."""
+    """A Markdown table: variant, steps to reach ``threshold`` and wall time per seed; a
+    seed that never reached it shows its last step and its best evaluation return."""
     lines = [f"| variant | steps to reach {threshold:g} (per seed) | wall time, s (per seed) | mean steps |",
              "|---|---|---|---|"]
     for name, runs in groups.items():
         results = [reached(r, threshold) for r in runs]
-        steps = [f"{s:,}" if s is not None else f"not in {last:,}" for s, _, last in results]
-        walls = [f"{w:.0f}" if w is not None else "–" for _, w, _ in results]
-        got = [s for s, _, _ in results if s is not None]
+        steps = [f"{s:,}" if s is not None else
+                 f"not in {last:,}" + (f" (best {best:g})" if best is not None else "")
+                 for s, _, last, best in results]
+        walls = [f"{w:.0f}" if w is not None else "–" for _, w, _, _ in results]
+        got = [s for s, _, _, _ in results if s is not None]
         mean = f"{np.mean(got):,.0f}" if len(got) == len(results) else "–"
         lines.append(f"| {name} | {' / '.join(steps)} | {' / '.join(walls)} | {mean} |")
     return "\n".join(lines)

@@ -117,7 +117,8 @@ PRESETS |= {
                        _from(IQNConfig, _PONG, lr=5e-5, adam_eps=3.125e-4, grad_clip_value=0.0,
                              grad_clip_norm=10.0)),
     "munchausen-cartpole": Preset("munchausen", "Munchausen DQN (Vieillard et al. 2020) on CartPole-v1, "
-                                  "τ 0.03, α 0.9, l₀ −1", _from(MunchausenConfig, _CARTPOLE)),
+                                  "τ 0.03, α 0.9, l₀ −1, Adam 1e-3",
+                                  _from(MunchausenConfig, _CARTPOLE, lr=1e-3)),
     "munchausen-pong": Preset("munchausen", "Munchausen DQN on Pong: Adam 5e-5, ε 3.125e-4, τ 0.03, α 0.9, l₀ −1",
                               _from(MunchausenConfig, _PONG, lr=5e-5, adam_eps=3.125e-4)),
     "rainbow-cartpole": Preset("rainbow", "Rainbow (Hessel et al. 2018) on CartPole-v1: C51 [0, 100], Double, "

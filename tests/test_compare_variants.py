@@ -28,5 +28,5 @@ def test_compare_groups_seeds_and_tabulates_steps_to_threshold(tmp_path, capsys)
     assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| a | 2,000 / 3,000 | 20 / 30 | 2,500 |" in text
-    assert "| b | not in 2,000 | – | – |" in text
+    assert "| b | not in 2,000 (best 60) | – | – |" in text
     assert out.stat().st_size > 5000

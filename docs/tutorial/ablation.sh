@@ -21,5 +21,5 @@ done | xargs -P 2 -L 1 bash -c 'case "$0" in
   run='"$out"'/$0-s$1; rm -rf "$run"
   deepq train cartpole --seed "$1" --set speed.threads=1 "${sets[@]}" --run-dir "$run" \
     --no-progress > "$run.log" 2>&1 && echo "done $run" || echo "FAILED $run"'
-deepq compare "$out"/dqn-s* "$out"/no-replay-s* "$out"/no-target-s* "$out"/neither-s* \
+deepq compare "$out"/dqn-s? "$out"/no-replay-s? "$out"/no-target-s? "$out"/neither-s? \
   --threshold 475 --out docs/tutorial/ablation.png
