@@ -30,10 +30,7 @@ DOCS = ROOT / "docs"
 RUN = {"bash", "python"}
 SHOWN = {"text", "toml", "json", "csv"}
 # pages whose blocks are not checked here, and why
-NOT_CHECKED = {
-    "variants.md": "being rewritten with the replay/target-network ablation; its commands "
-                   "are full-size runs (under an hour)",
-}
+NOT_CHECKED: dict[str, str] = {}
 SKIP = re.compile(r"""^pytest\.mark\.skip\(reason=(["'])(?P<reason>.+)\1\)$""")
 TIMEOUT_S = 120  # per block
 # The code of blocks that ran and passed. A page whose first run block is one of them
