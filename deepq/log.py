@@ -83,10 +83,29 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Pa
 
 
 def progress_bar(total: int, desc: str | None = None, *, unit: str = "it", initial: int = 0,
-                 enabled: bool = True, leave: bool = True) -> tqdm:
+                 enabled: bool = True, leave: bool = True, bar_format: str | None = None) -> tqdm:
     """The console progress bar of every run; ``enabled=False`` gives one that prints nothing."""
     return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not enabled, leave=leave,
-                dynamic_ncols=True, smoothing=0.05, mininterval=0.5)
+                dynamic_ncols=True, smoothing=0.05, mininterval=0.5, bar_format=bar_format)
+
+
+ETA_AFTER_S = 5.0  # seconds of learning before the time left is estimated (s)
+
+
+def time_left(step: int, total: int, learning_since: tuple[float, int] | None, now: float) -> str:
+    """The time left as the training bar shows it, from the learning phase only.
+
+    ``learning_since`` is (time, step) when updates began (None before). Steps before
+    ``learn_start`` only act and store, at about twice the speed of steps that also
+    train, so a rate measured over them would promise hours too few on Atari: until
+    ``ETA_AFTER_S`` seconds of learning have passed this says "estimating".
+    """
+    if step >= total:
+        return "0:00"
+    if learning_since is None or now - learning_since[0] < ETA_AFTER_S or step <= learning_since[1]:
+        return "estimating"
+    rate = (step - learning_since[1]) / (now - learning_since[0])  # steps/s while learning
+    return tqdm.format_interval((total - step) / rate)
 
 
 def _truncate_after(path: Path, step: int) -> None:
@@ -98,7 +117,7 @@ class RunLogger:
     """Writes the metrics of one run; ``start_step`` > 0 when resuming."""
 
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0,
-                 tensorboard: bool = True, progress: bool = True):
+                 tensorboard: bool = True, progress: bool = True, learn_start: int = 0):
         self.path = run_dir / "metrics.csv"
         if start_step > 0 and self.path.exists():
             _truncate_after(self.path, start_step)
@@ -112,7 +131,14 @@ class RunLogger:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
             self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
-        self._bar = progress_bar(total_steps, unit="step", initial=start_step, enabled=progress)
+        # tqdm's own estimate of the time left would include the fast steps before
+        # learn_start: the bar shows time_left's instead, as "left" in the postfix
+        self._bar = progress_bar(total_steps, unit="step", initial=start_step, enabled=progress,
+                                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]")
+        self._total = total_steps
+        self._learn_start = learn_start
+        self._learning_since: tuple[float, int] | None = \
+            (time.perf_counter(), start_step) if start_step >= learn_start else None
         self._postfix: dict[str, str] = {}
 
     def _row(self, **values) -> None:
@@ -148,8 +174,12 @@ class RunLogger:
     def progress(self, steps: int, recent_return: float | None) -> None:
         if recent_return is not None:
             self._postfix["ret"] = f"{recent_return:.1f}"
+        step, now = self._bar.n + steps, time.perf_counter()
+        if self._learning_since is None and step >= self._learn_start:
+            self._learning_since = (now, step)
+        self._bar.set_postfix({"left": time_left(step, self._total, self._learning_since, now),
+                               **self._postfix}, refresh=False)
         self._bar.update(steps)
-        self._bar.set_postfix(self._postfix, refresh=False)
 
     def message(self, text: str) -> None:
         self._bar.write(text, file=sys.stderr)

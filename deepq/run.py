@@ -119,7 +119,8 @@ class Session:
         if b.run_dir is not None:
             b.run_dir.mkdir(parents=True, exist_ok=True)
             write_config(b.run_dir, b.cfg)
-            self.logger = RunLogger(b.run_dir, self.end, b.step, b.tensorboard, b.progress)
+            self.logger = RunLogger(b.run_dir, self.end, b.step, b.tensorboard, b.progress,
+                                    learn_start=b.cfg.learn_start)
             if b.inexact_resumes and b.inexact_resumes[-1]["step"] == b.step:
                 self.message(f"resuming inexactly at step {b.step:,} without: "
                              + ", ".join(b.inexact_resumes[-1]["missing"]))

@@ -68,3 +68,33 @@ def test_resumed_logger_drops_rows_after_the_checkpoint(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [r["step"] for r in rows] == ["10", "20"] and rows[1]["episode_return"] == "20.0"
     assert list(rows[0]) == log.COLUMNS
+
+
+def test_time_left_counts_only_the_learning_phase():
+    # before updates begin, and for ETA_AFTER_S seconds after, there is no estimate
+    assert log.time_left(500, 10_000, None, now=100.0) == "estimating"
+    assert log.time_left(1500, 10_000, (100.0, 1000), now=100.0 + log.ETA_AFTER_S - 0.1) == "estimating"
+    # 1,000 steps in the 10 s since learning began: 100 steps/s, 8,000 steps left = 80 s,
+    # whatever speed the steps before learn_start had
+    assert log.time_left(2000, 10_000, (100.0, 1000), now=110.0) == "01:20"
+    assert log.time_left(2000, 1_002_000, (100.0, 1000), now=110.0) == "2:46:40"
+    assert log.time_left(10_000, 10_000, (100.0, 1000), now=110.0) == "0:00"
+
+
+def test_training_bar_says_estimating_until_learning_has_a_rate(tmp_path, capsys, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(log.time, "perf_counter", lambda: clock[0])
+    logger = log.RunLogger(tmp_path, 10_000, tensorboard=False, progress=True, learn_start=1000)
+    for _ in range(10):  # 1,000 fast acting-only steps in 1 s: tqdm alone would say ~9 s left
+        clock[0] += 0.1
+        logger.progress(100, None)
+    logger._bar.refresh()
+    first = capsys.readouterr().err
+    assert "left=estimating" in first and "<" not in first.split("]")[0].rsplit("[", 1)[-1]
+    for _ in range(10):  # then 100 learning steps per second
+        clock[0] += 1.0
+        logger.progress(100, -20.0)
+    logger._bar.refresh()
+    err = capsys.readouterr().err
+    assert "left=01:20" in err.replace("\r", "\n").splitlines()[-1], err  # 8,000 steps at 100/s
+    logger.close()
