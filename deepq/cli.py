@@ -148,13 +148,15 @@ def _set_aside_unfinished(run_dir: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = _algorithm_for_checkpoint(args.path).load(args.path, replay=False, tensorboard=False)
+    overrides = {"eval_protocol": args.protocol} if args.protocol else None
+    model = _algorithm_for_checkpoint(args.path).load(args.path, replay=False, tensorboard=False,
+                                                      overrides=overrides)
     env = None
     if args.video:
         from gymnasium.wrappers import RecordVideo
 
         cfg = model.cfg
-        env = envs.for_config(cfg, render_mode="rgb_array")
+        env = envs.for_evaluation(cfg, render_mode="rgb_array")
         env.metadata["render_fps"] = 15 if envs.is_atari(cfg.env_id, cfg.env_modules) else env.metadata.get("render_fps", 30)
         env = RecordVideo(env, args.video, episode_trigger=lambda e: True, disable_logger=True)
     returns = model.evaluate(args.episodes, epsilon=args.eps, env=env)
@@ -162,8 +164,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         env.close()
     mean = sum(returns) / len(returns)
     std = (sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5
-    print(f"{model.cfg.env_id} at step {model.step:,}: mean return {mean:.2f} ± {std:.2f} "
-          f"over {len(returns)} episodes (ε = {model.cfg.eval_eps if args.eps is None else args.eps})")
+    se = std / (len(returns) - 1) ** 0.5 if len(returns) > 1 else float("nan")  # of the mean
+    where = (envs.machado_id(model.cfg.env_id) + " (Machado et al. 2018: sticky actions 0.25, "
+             "full action set, 108,000-frame cap)") if model.cfg.eval_protocol == "machado" \
+        else model.cfg.env_id
+    print(f"{where} at step {model.step:,}: mean return {mean:.2f} ± {std:.2f} (std; "
+          f"s.e. {se:.2f}) over {len(returns)} episodes "
+          f"(ε = {model.eval_epsilon() if args.eps is None else args.eps:g})")
     print("returns: " + " ".join(f"{r:g}" for r in returns))
     if args.video:
         print(f"videos: {args.video}")
@@ -256,7 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint")
     e.add_argument("path", help="run directory or checkpoint directory")
     e.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
-    e.add_argument("--eps", type=float, help="ε during evaluation (default: the run's eval_eps)")
+    e.add_argument("--eps", type=float, help="ε during evaluation (default: the run's eval_eps, "
+                   "or its final training ε)")
+    e.add_argument("--protocol", choices=("train", "machado"),
+                   help="evaluation environment (default: the run's eval_protocol): train = as "
+                        "trained; machado = Machado et al. 2018 (Atari: ALE/GAME-v5, sticky "
+                        "actions 0.25, full action set, 108,000-frame cap)")
     e.add_argument("--video", metavar="DIR", help="write an MP4 of each episode to DIR")
     e.set_defaults(func=cmd_evaluate)
 

@@ -12,6 +12,7 @@ business (it clips what it stores), so the score logged by
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 
 import ale_py
@@ -246,6 +247,64 @@ def make(
 def for_config(cfg, render_mode: str | None = None) -> gym.Env:
     """``make`` with a run config's environment fields."""
     return make(cfg.env_id, cfg.frame_stack, cfg.noop_max, render_mode, cfg.env_modules, cfg.obs_layout)
+
+
+def for_evaluation(cfg, render_mode: str | None = None) -> gym.Env:
+    """The evaluation environment that ``cfg.eval_protocol`` names."""
+    if cfg.eval_protocol == "machado":
+        return make_machado(cfg.env_id, cfg.frame_stack, cfg.env_modules, render_mode)
+    return for_config(cfg, render_mode)
+
+
+# Machado et al. 2018 ("Revisiting the Arcade Learning Environment"), section 5: sticky
+# actions with ς = 0.25, the full action set, and episodes capped at 5 minutes of play
+# (18,000 agent steps of 4 frames = 108,000 frames).
+MACHADO = {"repeat_action_probability": 0.25, "full_action_space": True,
+           "max_num_frames_per_episode": 108_000}
+
+
+class ActionSubset(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """An agent's actions 0..k-1 sent as ``actions[0..k-1]`` of a larger action set: an
+    agent trained on a game's minimal set acting in the full 18-action set."""
+
+    def __init__(self, env: gym.Env, actions: tuple[int, ...]):
+        gym.utils.RecordConstructorArgs.__init__(self, actions=tuple(actions))
+        gym.ActionWrapper.__init__(self, env)
+        self.actions = tuple(int(a) for a in actions)
+        self.action_space = gym.spaces.Discrete(len(self.actions))
+
+    def action(self, action):
+        return self.actions[int(action)]
+
+
+def machado_id(env_id: str) -> str:
+    """``ALE/GAME-v5`` for an Atari id (``GAMENoFrameskip-v4``, ``ALE/GAME-v5``, ...)."""
+    m = re.fullmatch(r"(?:ALE/)?([A-Za-z]+?)(?:NoFrameskip|Deterministic)?-v\d+", env_id.rpartition(":")[2])
+    if m is None:
+        raise DeepQError(f"eval_protocol = machado: cannot tell the game of '{env_id}'")
+    return f"ALE/{m.group(1)}-v5"
+
+
+def make_machado(env_id: str, frame_stack: int = 4, modules: tuple[str, ...] = (),
+                 render_mode: str | None = None) -> gym.Env:
+    """The Atari game of ``env_id`` under Machado et al.'s protocol, observed as deepq's
+    agents see their training frames ([frame_stack, 84, 84] uint8, 4 frames per step with
+    a max over the last two). Sticky actions act per frame, inside the ALE; no no-op
+    starts and no FIRE on reset (sticky actions are the protocol's randomness); the game
+    is the episode; the agent's minimal-set actions are mapped into the full set."""
+    spec = _spec(env_id, modules)
+    if "ale_py" not in str(spec.entry_point):
+        raise DeepQError(f"eval_protocol = machado is for Atari games; '{env_id}' is not one")
+    kwargs = {"render_mode": render_mode} if render_mode is not None else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(machado_id(env_id), frameskip=1, **MACHADO, **kwargs)
+    minimal = tuple(a.value for a in env.unwrapped.ale.getMinimalActionSet())
+    env = AtariPreprocessing(env, noop_max=0, frame_skip=4, screen_size=84,
+                             terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
+    env = ActionSubset(env, minimal)
+    env = FrameStackObservation(env, frame_stack)
+    return RecordEpisodeStatistics(env)
 
 
 def obs_info(env: gym.Env) -> tuple[tuple[int, ...], np.dtype, int | None]:

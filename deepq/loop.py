@@ -59,6 +59,8 @@ class Model:
                      for _ in range(1 if pooled else cfg.num_envs)]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.envs[0])
         self.n_actions = int(self.envs[0].action_space.n)
+        if cfg.eval_protocol == "machado" and not envs.is_atari(cfg.env_id, cfg.env_modules):
+            raise DeepQError(f"eval_protocol = machado is for Atari games; '{cfg.env_id}' is not one")
         from deepq.learner import TorchLearner  # the torch backend; this module imports no framework
 
         self.learner = TorchLearner(self, cfg, self.obs_shape, self.n_actions)
@@ -179,6 +181,10 @@ class Model:
             return 0.0
         return self.epsilon_fn(self.book.step if step is None else step, c.eps_start, c.eps_final, c.eps_decay)
 
+    def eval_epsilon(self) -> float:
+        """ε of evaluations: ``eval_eps``, or the training schedule's final value."""
+        return self.cfg.eval_eps if self.cfg.eval_eps is not None else self.epsilon(2**62)
+
     # -- acting --------------------------------------------------------------------
 
     def predict(self, obs: np.ndarray, epsilon: float = 0.0) -> int | np.ndarray:
@@ -211,8 +217,8 @@ class Model:
         """Raw scores of ``episodes`` episodes on a separate environment instance."""
         c = self.cfg
         if env is None and self._eval_env is None:
-            self._eval_env = envs.for_config(c)
-        eps = c.eval_eps if epsilon is None else epsilon
+            self._eval_env = envs.for_evaluation(c)
+        eps = self.eval_epsilon() if epsilon is None else epsilon
         # Its own RNG, so evaluating never changes the training run's exploration.
         act = agent.EpsilonGreedy(self.learner.q_values, self.n_actions,
                                   np.random.default_rng([c.seed, 2, self.book.evaluations]),

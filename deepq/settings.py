@@ -108,7 +108,15 @@ class RunConfig:
     # evaluation and stopping
     eval_every: int = param(0, "environment steps between evaluations; 0 = never (steps)", min=0)
     eval_episodes: int = param(10, "episodes per evaluation", min=1)
-    eval_eps: float = param(0.0, "ε used during evaluation", min=0.0, max=1.0)
+    eval_eps: float | None = param(None, "ε used during evaluation; none = the training "
+                                   "schedule's final ε (eps_final; 0 with noisy nets)",
+                                   min=0.0, max=1.0)
+    eval_protocol: str = param("train", "the evaluation environment: train = the training "
+                               "environment's settings; machado = Machado et al. 2018 for Atari: "
+                               "ALE/GAME-v5, sticky actions 0.25, the full action set (the "
+                               "agent's actions mapped into it), episodes capped at 108,000 "
+                               "frames, no no-op starts, no life-loss terminal, raw scores",
+                               choices=("train", "machado"))
     stop_return: float | None = param(None, "stop when the mean return reaches this; none = never")
     stop_window: int = param(10, "training episodes averaged for stop_on = train", min=1)
     stop_on: str = param("train", "what stop_return is compared with: mean of the last "
