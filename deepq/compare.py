@@ -103,7 +103,7 @@ def plot_compare(groups: dict[str, list[Path]], out: Path, band: str = "std",
         ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
     band_text = "± 1 std" if band == "std" else "min–max"
     ax.set(title=f"mean evaluation return over seeds ({band_text} shaded)",
-           xlabel="environment steps", ylabel="return")
+           xlabel=plot.step_label([r for runs in groups.values() for r in runs]), ylabel="return")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, ncol=2)

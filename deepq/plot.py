@@ -4,6 +4,8 @@ seeds, and saving a figure)."""
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import matplotlib
@@ -65,6 +67,20 @@ def band(ax, x, samples, label: str, spread: str = "se", fill_alpha: float = 0.2
     return line
 
 
+def step_label(run_dirs: list[Path]) -> str:
+    """The x-axis label for runs: Atari runs count agent steps of 4 frames each, and say so."""
+    ids = []
+    for run in run_dirs:
+        try:
+            ids.append(str(json.loads((Path(run) / "config.json").read_text()).get("env_id", "")))
+        except (OSError, ValueError, AttributeError):
+            ids.append("")
+    atari = [("NoFrameskip" in i or i.rpartition(":")[2].startswith("ALE/")) for i in ids]
+    if ids and all(atari):
+        return "agent steps (1 step = 4 frames)"
+    return "environment steps" if not any(atari) else "environment steps (Atari: 1 step = 4 frames)"
+
+
 def plot_runs(run_dirs: list[Path], out: Path, window: int = 10) -> Path:
     """Two panels (the design document's): episode return, and training loss, vs steps."""
     fig, (ax_r, ax_l) = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -86,8 +102,9 @@ def plot_runs(run_dirs: list[Path], out: Path, window: int = 10) -> Path:
         l_steps, losses = _series(rows, "train", "loss")
         if len(l_steps):
             ax_l.plot(l_steps, losses, color=color, label=label)
-    ax_r.set(title="episode return", xlabel="environment steps", ylabel="return (raw score)")
-    ax_l.set(title="training loss (mean per log period)", xlabel="environment steps", ylabel="loss")
+    xlabel = step_label(run_dirs)
+    ax_r.set(title="episode return", xlabel=xlabel, ylabel="return (raw score)")
+    ax_l.set(title="training loss (mean per log period)", xlabel=xlabel, ylabel="loss")
     if any(ax_l.get_lines()):
         ax_l.set_yscale("log")
     for ax in (ax_r, ax_l):

@@ -1,6 +1,7 @@
 """deepq compare: runs grouped by seed, mean ± band figure, steps-to-threshold table."""
 
 import csv
+import json
 
 from deepq import compare
 from deepq.cli import main
@@ -30,3 +31,18 @@ def test_compare_groups_seeds_and_tabulates_steps_to_threshold(tmp_path, capsys)
     assert "| a | 2,000 / 3,000 | 20 / 30 | 2,500 |" in text
     assert "| b | not in 2,000 (best 60) | – | – |" in text
     assert out.stat().st_size > 5000
+
+
+def test_step_axis_says_frames_for_atari_runs(tmp_path):
+    from deepq import plot
+
+    def run(name, env_id):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"env_id": env_id}))
+        return tmp_path / name
+
+    pong, v5, cart = run("p", "PongNoFrameskip-v4"), run("v", "ALE/Breakout-v5"), run("c", "CartPole-v1")
+    assert plot.step_label([pong, v5]) == "agent steps (1 step = 4 frames)"
+    assert plot.step_label([cart]) == "environment steps"
+    assert plot.step_label([cart, pong]) == "environment steps (Atari: 1 step = 4 frames)"
+    assert plot.step_label([tmp_path / "missing"]) == "environment steps"
