@@ -49,16 +49,30 @@ def episode_seed(seed: int, stream: int, episode: int, lane: int = 0) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
+REPEAT_MAX = 10_000  # εz-greedy's cap on one exploratory action's repeats (steps)
+
+
 class EpsilonGreedy:
     """Greedy in the Q-network's values with probability 1 − ε (exact ties broken at
-    random), uniform otherwise."""
+    random), uniform otherwise.
+
+    With ``repeat_mu`` > 1 (εz-greedy, Dabney et al. 2021) ``batch`` repeats each
+    exploratory action for n steps, P(n) ∝ n^−μ: a random walk of single steps cannot
+    climb MountainCar's hill, a run of one action can. ``left`` and ``action`` hold each
+    environment's repeat in progress (saved in checkpoints).
+    """
 
     def __init__(self, q_net: torch.nn.Module, n_actions: int, rng: np.random.Generator,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", repeat_mu: float = 0.0):
+        if 0 < repeat_mu <= 1:
+            raise DeepQError(f"eps_repeat_mu must be 0 (off) or above 1, got {repeat_mu:g}")
         self.q_net = q_net
         self.n_actions = n_actions
         self.rng = rng
         self.device = torch.device(device)
+        self.repeat_mu = repeat_mu
+        self.left = np.zeros(0, np.int64)  # [N] repeats still to take
+        self.action = np.zeros(0, np.int64)  # [N] the action being repeated
 
     @torch.no_grad()
     def greedy_batch(self, obs: np.ndarray) -> np.ndarray:
@@ -88,9 +102,27 @@ class EpsilonGreedy:
     def batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions [N] for observations [N, ...]: each uniform with probability ε, the
         rest greedy from one forward pass. With N = 1 it draws what ``__call__`` draws."""
+        if self.repeat_mu:
+            return self._batch_repeating(obs, epsilon)
         explore = self.rng.random(len(obs)) < epsilon  # [N]
         actions = np.zeros(len(obs), np.int64)
         actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        if not explore.all():
+            actions[~explore] = self.greedy_batch(obs[~explore])
+        return actions
+
+    def _batch_repeating(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        n = len(obs)
+        if len(self.left) != n:
+            self.left, self.action = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        busy = self.left > 0  # [N] in a repeat
+        start = ~busy & (self.rng.random(n) < epsilon)  # [N] a new exploratory run
+        k = int(start.sum())
+        self.action[start] = self.rng.integers(self.n_actions, size=k)
+        self.left[start] = np.minimum(self.rng.zipf(self.repeat_mu, size=k), REPEAT_MAX)
+        explore = busy | start
+        self.left[explore] -= 1
+        actions = self.action.copy()
         if not explore.all():
             actions[~explore] = self.greedy_batch(obs[~explore])
         return actions

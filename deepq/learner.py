@@ -158,7 +158,8 @@ class TorchLearner:
             grad_clip_norm=cfg.grad_clip_norm, grad_clip_value=cfg.grad_clip_value,
             honours_precision=algorithm.honours_precision)
         rng = np.random.default_rng([cfg.seed, 1])
-        self.policy = agent.EpsilonGreedy(self._acting_values, n_actions, rng, self.nets.device)
+        self.policy = agent.EpsilonGreedy(self._acting_values, n_actions, rng, self.nets.device,
+                                          repeat_mu=cfg.eps_repeat_mu)
         # evaluate and predict: the same RNG, but always the fp32 network's values
         self.greedy = agent.EpsilonGreedy(self.q_values, n_actions, rng, self.nets.device)
 
@@ -224,7 +225,9 @@ class TorchLearner:
         tensors |= {f"optim.{k}": v for k, v in opt_tensors.items()}
         return tensors, {"optimizer": opt_meta,
                          "rng": {"torch": torch.get_rng_state().tolist(),
-                                 "policy": self.policy.rng.bit_generator.state}}
+                                 "policy": self.policy.rng.bit_generator.state,
+                                 "policy_repeat": {"left": self.policy.left.tolist(),
+                                                   "action": self.policy.action.tolist()}}}
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any], updates: int
                 ) -> tuple[list[str], list[str]]:
@@ -261,6 +264,15 @@ class TorchLearner:
         if "rng" in state:
             torch.set_rng_state(torch.as_tensor(state["rng"]["torch"], dtype=torch.uint8))
             self.policy.rng.bit_generator.state = state["rng"]["policy"]
+            repeat = state["rng"].get("policy_repeat", {"left": [], "action": []})
+            left, action = repeat["left"], repeat["action"]
+            if len(left) != len(action) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= bound
+                    for vs, bound in ((left, agent.REPEAT_MAX), (action, self.policy.n_actions - 1))
+                    for v in vs):
+                raise DeepQError("the checkpoint's exploration repeats (rng.policy_repeat) are malformed")
+            self.policy.left = np.asarray(left, np.int64)
+            self.policy.action = np.asarray(action, np.int64)
         return restored, missing
 
     def _check_optimizer(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

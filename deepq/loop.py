@@ -32,7 +32,8 @@ STATE_SCHEMA = {
     "episode_returns": list, "last_eval": (float, None), "loss_window": list,
     "optimizer?": {"values": dict, "param_groups": list},
     "replay?": (dict, None), "rollout?": dict, "rollouts?": list,
-    "rng?": {"python": list, "torch": list, "replay": dict, "policy": dict},
+    "rng?": {"python": list, "torch": list, "replay": dict, "policy": dict,
+             "policy_repeat?": {"left": list, "action": list}},
     "inexact_resumes?": list,
 }
 
