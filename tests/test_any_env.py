@@ -185,7 +185,7 @@ def test_bool_image_grid_learns_through_cli_and_api(fixture_pkg, tmp_path):
     model = DQN.load(run, replay=False)
     assert model.obs_shape == (2, 10, 10) and model.obs_dtype == np.bool_
     assert isinstance(model.q_net, networks.SmallCNN)
-    trained = float(np.mean(model.evaluate(episodes=200)))
+    trained = float(np.mean(model.evaluate(episodes=200, epsilon=0.0)))
     random = float(np.mean(model.evaluate(episodes=200, epsilon=1.0)))
     assert random < 0.15 and trained >= 0.8, (trained, random)
 
@@ -205,4 +205,4 @@ def test_frozen_lake_one_hot_learns():
                     checkpoint_every=0, seed=1)
     model = DQN(dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, threads=1)))
     model.learn()
-    assert float(np.mean(model.evaluate(episodes=500))) >= 0.7
+    assert float(np.mean(model.evaluate(episodes=500, epsilon=0.0))) >= 0.7
