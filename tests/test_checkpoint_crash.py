@@ -16,7 +16,9 @@ import pytest
 from deepq import DQN, checkpoint, config
 from deepq.presets import PRESETS
 
-KILLS = 32  # per mode; the issue asks for at least 30
+KILLS = 32  # per mode at least; the issue asks for at least 30
+MID_SAVE = KILLS // 2  # kills that must land during a save (more kills are made until they do)
+MAX_KILLS = 4 * KILLS
 
 SMALL = config.override(PRESETS["cartpole"].config, {
     "total_steps": 3000, "learn_start": 100, "buffer_size": 20_000, "hidden": [64, 64],
@@ -54,8 +56,11 @@ def run(tmp_path):
 def test_sigkill_during_saves_never_loses_the_latest_checkpoint(ctx, run, mode):
     rng = random.Random(mode)
     step = checkpoint.load(run, arrays=False)[2]["step"]
-    mid_save = 0
-    for kill in range(KILLS):
+    mid_save = kills = 0
+    # a kill lands during a save or between saves depending on the machine's load: go on
+    # killing (at most MAX_KILLS) until MID_SAVE of them have landed during a save
+    while kills < KILLS or (mid_save < MID_SAVE and kills < MAX_KILLS):
+        kills += 1
         ready = ctx.Event()
         child = ctx.Process(target=_save_forever, args=(str(run), mode, ready), daemon=True)
         child.start()
@@ -68,8 +73,8 @@ def test_sigkill_during_saves_never_loses_the_latest_checkpoint(ctx, run, mode):
         _, _, state = checkpoint.load(run)  # every file present, sized and hashed
         assert state["step"] >= step
         step = state["step"]
-    print(f"{mode}-step saves: {KILLS} kills, {mid_save} during a save, 0 lost")  # pytest -s shows it
-    assert mid_save >= KILLS // 2, f"only {mid_save} of {KILLS} kills landed during a save"
+    print(f"{mode}-step saves: {kills} kills, {mid_save} during a save, 0 lost")  # pytest -s shows it
+    assert mid_save >= MID_SAVE, f"only {mid_save} of {kills} kills landed during a save"
     model = DQN.load(run, tensorboard=False)  # the survivor resumes
     model.save(run / "checkpoints")
     left = sorted(p.name for p in (run / "checkpoints").iterdir())
