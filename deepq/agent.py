@@ -56,16 +56,14 @@ class EpsilonGreedy:
     """Greedy in the Q-network's values with probability 1 − ε (exact ties broken at
     random), uniform otherwise.
 
-    With ``repeat_mu`` > 1 (εz-greedy, Dabney et al. 2021) ``batch`` repeats each
+    With ``repeat_mu`` (> 1; εz-greedy, Dabney et al. 2021) ``batch`` repeats each
     exploratory action for n steps, P(n) ∝ n^−μ: a random walk of single steps cannot
     climb MountainCar's hill, a run of one action can. ``left`` and ``action`` hold each
     environment's repeat in progress (saved in checkpoints).
     """
 
     def __init__(self, q_net: torch.nn.Module, n_actions: int, rng: np.random.Generator,
-                 device: torch.device | str = "cpu", repeat_mu: float = 0.0):
-        if 0 < repeat_mu <= 1:
-            raise DeepQError(f"eps_repeat_mu must be 0 (off) or above 1, got {repeat_mu:g}")
+                 device: torch.device | str = "cpu", repeat_mu: float | None = None):
         self.q_net = q_net
         self.n_actions = n_actions
         self.rng = rng

@@ -277,8 +277,11 @@ class ActionSubset(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         return self.actions[int(action)]
 
 
-def machado_id(env_id: str) -> str:
-    """``ALE/GAME-v5`` for an Atari id (``GAMENoFrameskip-v4``, ``ALE/GAME-v5``, ...)."""
+def machado_id(env_id: str, modules: tuple[str, ...] | None = None) -> str:
+    """``ALE/GAME-v5`` for an Atari id (``GAMENoFrameskip-v4``, ``ALE/GAME-v5``, ...); with
+    ``modules`` (the run's env_modules) the id must also be a registered Atari game."""
+    if modules is not None and not is_atari(env_id, modules):
+        raise DeepQError(f"eval_protocol = machado is for Atari games; '{env_id}' is not one")
     m = re.fullmatch(r"(?:ALE/)?([A-Za-z]+?)(?:NoFrameskip|Deterministic)?-v\d+", env_id.rpartition(":")[2])
     if m is None:
         raise DeepQError(f"eval_protocol = machado: cannot tell the game of '{env_id}'")
@@ -292,13 +295,11 @@ def make_machado(env_id: str, frame_stack: int = 4, modules: tuple[str, ...] = (
     a max over the last two). Sticky actions act per frame, inside the ALE; no no-op
     starts and no FIRE on reset (sticky actions are the protocol's randomness); the game
     is the episode; the agent's minimal-set actions are mapped into the full set."""
-    spec = _spec(env_id, modules)
-    if "ale_py" not in str(spec.entry_point):
-        raise DeepQError(f"eval_protocol = machado is for Atari games; '{env_id}' is not one")
+    game = machado_id(env_id, modules)
     kwargs = {"render_mode": render_mode} if render_mode is not None else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env = gym.make(machado_id(env_id), frameskip=1, **MACHADO, **kwargs)
+        env = gym.make(game, frameskip=1, **MACHADO, **kwargs)
     minimal = tuple(a.value for a in env.unwrapped.ale.getMinimalActionSet())
     env = AtariPreprocessing(env, noop_max=0, frame_skip=4, screen_size=84,
                              terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)

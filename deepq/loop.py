@@ -60,8 +60,8 @@ class Model:
                      for _ in range(1 if pooled else cfg.num_envs)]
         self.obs_shape, self.obs_dtype, self.frame_stack = envs.obs_info(self.envs[0])
         self.n_actions = int(self.envs[0].action_space.n)
-        if cfg.eval_protocol == "machado" and not envs.is_atari(cfg.env_id, cfg.env_modules):
-            raise DeepQError(f"eval_protocol = machado is for Atari games; '{cfg.env_id}' is not one")
+        if cfg.eval_protocol == "machado":
+            envs.machado_id(cfg.env_id, cfg.env_modules)  # an Atari game, or one line now
         from deepq.learner import TorchLearner  # the torch backend; this module imports no framework
 
         self.learner = TorchLearner(self, cfg, self.obs_shape, self.n_actions)

@@ -94,10 +94,10 @@ class RunConfig:
     eps_final: float = param(0.01, "ε reached at the end of the schedule", min=0.0, max=1.0)
     eps_decay: float = param(30_000.0, "ε schedule length: e-folding time or linear span (steps)",
                              min=0.0, min_exclusive=True)
-    eps_repeat_mu: float = param(0.0, "temporally extended ε-greedy (εz-greedy, Dabney et al. "
-                                 "2021): an exploratory action is repeated for n steps, "
-                                 "P(n) ∝ n^−μ, n ≤ 10,000; μ > 1 (the paper's 2); 0 = off, "
-                                 "one step", min=0.0)
+    eps_repeat_mu: float | None = param(None, "temporally extended ε-greedy (εz-greedy, Dabney "
+                                        "et al. 2021): an exploratory action is repeated for n "
+                                        "steps, P(n) ∝ n^−μ, n ≤ 10,000 (the paper's μ: 2); "
+                                        "none = off, one step", min=1.0, min_exclusive=True)
     # environment and network
     frame_stack: int = param(4, "Atari frames stacked per observation (Atari only)", min=1)
     noop_max: int = param(30, "Atari: at most this many no-op actions after reset", min=0)

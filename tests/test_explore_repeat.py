@@ -7,7 +7,6 @@ import torch
 
 from deepq import DQN, agent, config
 from deepq.cli import main
-from deepq.errors import DeepQError
 from deepq.log import read_metrics
 from deepq.presets import PRESETS
 
@@ -23,7 +22,7 @@ def _same_as_previous(actions):
 
 def test_exploratory_actions_come_in_runs():
     obs = np.zeros((1, 2), np.float32)
-    p0, p2 = _policy(0.0), _policy(2.0)
+    p0, p2 = _policy(None), _policy(2.0)
     a0 = np.array([p0.batch(obs, 1.0)[0] for _ in range(5000)])
     a2 = np.array([p2.batch(obs, 1.0)[0] for _ in range(5000)])
     # uniform single steps repeat the previous action 1/3 of the time; with P(n) ∝ n^-2
@@ -47,13 +46,13 @@ def test_a_repeat_overrides_greedy_until_it_ends_and_epsilon_zero_never_starts_o
     assert np.array_equal(got[1:3], greedy[1:3]) and list(p.left) == [2, 0, 0, 0]
 
 
-def test_mu_at_or_below_one_is_one_line(tmp_path, capsys):
-    with pytest.raises(DeepQError, match="eps_repeat_mu must be 0"):
-        _policy(1.0)
-    assert main(["train", "cartpole", "--steps", "10", "--set", "eps_repeat_mu=0.5",
+@pytest.mark.parametrize("value", ["1", "0.5", "0", "-2", "nan"])
+def test_mu_at_or_below_one_is_one_line(value, tmp_path, capsys):
+    assert main(["train", "cartpole", "--steps", "10", "--set", f"eps_repeat_mu={value}",
                  "--run-dir", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == \
-        "deepq: error: eps_repeat_mu must be 0 (off) or above 1, got 0.5"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepq: error: config key 'eps_repeat_mu' must be"), err
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_with_a_repeat_in_progress_equals_the_uninterrupted_run(tmp_path):
