@@ -2,7 +2,7 @@
 
     deepq train PRESET|ENV_ID [--steps N] [--seed S] [--run-dir D] [--set k=v ...] [--config F]
     deepq train --resume RUN_DIR [--steps N]
-    deepq evaluate RUN_DIR|CHECKPOINT [--episodes N] [--eps E] [--video DIR]
+    deepq evaluate RUN_DIR|CHECKPOINT [--episodes N] [--eps E] [--video DIR] [--set k=v ...]
     deepq plot RUN_DIR [RUN_DIR ...] [--out FILE]
     deepq compare RUN_DIR [RUN_DIR ...] [--out FILE]   (mean ± band over seeds, per variant)
     deepq presets [--show NAME]
@@ -148,7 +148,9 @@ def _set_aside_unfinished(run_dir: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    overrides = {"eval_protocol": args.protocol} if args.protocol else None
+    overrides = config.parse_set(args.set or [])
+    if args.protocol:
+        overrides["eval_protocol"] = args.protocol
     model = _algorithm_for_checkpoint(args.path).load(args.path, replay=False, tensorboard=False,
                                                       overrides=overrides)
     env = None
@@ -270,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "trained; machado = Machado et al. 2018 (Atari: ALE/GAME-v5, sticky "
                         "actions 0.25, full action set, 108,000-frame cap)")
     e.add_argument("--video", metavar="DIR", help="write an MP4 of each episode to DIR")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key of the saved run for this evaluation, e.g. "
+                        "backend=tensorflow (a checkpoint of either backend loads in the other)")
     e.set_defaults(func=cmd_evaluate)
 
     pl = sub.add_parser("plot", help="PNG of episode return and loss vs steps, runs overlaid")

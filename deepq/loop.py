@@ -1,7 +1,8 @@
 """The training loop, written once for every algorithm, and the ``Model`` it runs.
 
 ``Model.__init__`` is the one place a run is assembled: environments, the learner
-(networks, optimizer and policy: ``learner.TorchLearner``), the replay memory and
+(networks, optimizer and policy: ``learner.TorchLearner``, or ``tf.learner.TFLearner``
+for ``backend = tensorflow``), the replay memory and
 the bookkeeping (``run.RunBook``). ``Model.learn`` is the loop: act, step the
 environments and store what they returned, take the updates due, sync the target,
 then report. It moves numpy arrays and calls the learner's ``act``, ``update``,
@@ -38,6 +39,21 @@ STATE_SCHEMA = {
 }
 
 
+def learner_class(backend: str) -> type:
+    """The algorithm object of a backend; this module imports no framework itself."""
+    if backend == "tensorflow":
+        try:
+            from deepq.tf.learner import TFLearner
+        except ModuleNotFoundError as e:
+            if e.name != "tensorflow" and not (e.name or "").startswith("tensorflow."):
+                raise
+            raise DeepQError("backend tensorflow needs TensorFlow: pip install 'deepq[tf]'") from None
+        return TFLearner
+    from deepq.learner import TorchLearner
+
+    return TorchLearner
+
+
 class Model:
     """Build from a config, ``learn``, ``evaluate``, ``predict``, ``save``, ``load``.
     ``run_dir`` (optional) receives config.json, metrics.csv, TensorBoard events,
@@ -62,9 +78,7 @@ class Model:
         self.n_actions = int(self.envs[0].action_space.n)
         if cfg.eval_protocol == "machado":
             envs.machado_id(cfg.env_id, cfg.env_modules)  # an Atari game, or one line now
-        from deepq.learner import TorchLearner  # the torch backend; this module imports no framework
-
-        self.learner = TorchLearner(self, cfg, self.obs_shape, self.n_actions)
+        self.learner = learner_class(cfg.backend)(self, cfg, self.obs_shape, self.n_actions)
         self.replay_rng = np.random.default_rng([cfg.seed, 0])
         self.rollouts = [agent.Rollout(env, cfg.seed, stream=0, lane=e,
                                        life_loss_terminal=cfg.life_loss_terminal)

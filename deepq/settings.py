@@ -140,6 +140,10 @@ class RunConfig:
                              "exactly); envpool = EnvPool's C++ pool, Atari only (pip install "
                              "envpool; a resumed run starts new episodes)",
                              choices=("gymnasium", "envpool"))
+    backend: str = param("torch", "deep-learning framework of the networks and updates: torch, "
+                         "or tensorflow (DQN with its options but noisy nets; pip install "
+                         "'deepq[tf]'); a checkpoint of either loads in the other",
+                         choices=("torch", "tensorflow"))
     speed: SpeedConfig = group(SpeedConfig, "how the update runs: device, threads, precision, "
                                "Adam kernel, torch.compile, overlap (see deepq/speed.py)")
 
