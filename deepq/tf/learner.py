@@ -170,22 +170,30 @@ class TFLearner:
         self.policy.q_net = self.greedy.q_net = self.q_values
 
         self.obs_shape = obs_shape
+        # tf.functions (traced once each), and their concrete functions, which the calls
+        # use: calling a concrete function skips matching the signature again, ~0.1 ms of
+        # an action and ~0.7 ms of a CartPole update
+        self._graphs: dict[str, Any] = {}
         self._update = self._values = None  # built for the observations' dtype at first use
-        self._sync = tf.function(self._sync_graph, input_signature=[])
+        self._graphs["sync"] = tf.function(self._sync_graph, input_signature=[])
+        self._sync = self._graphs["sync"].get_concrete_function()
 
     def _build(self, obs_dtype: np.dtype) -> None:
         """The graphs' fixed signatures: [B, *obs_shape] of the replay's dtype for updates,
         any number of observations for acting."""
-        self._obs_dtype = dtype = tf.as_dtype(np.dtype(obs_dtype))
+        dtype = tf.as_dtype(np.dtype(obs_dtype))
         b = self.cfg.batch_size
         obs, vec = tf.TensorSpec([b, *self.obs_shape], dtype), tf.TensorSpec([b], tf.float32)
-        self._update = tf.function(self._update_graph, input_signature=[
+        self._graphs["update"] = tf.function(self._update_graph, input_signature=[
             obs, tf.TensorSpec([b], tf.int64), vec, vec, obs, vec])
 
         def values(obs):  # a function of this learner's own (tf.function counts per function)
             return self.online(obs)
 
-        self._values = tf.function(values, input_signature=[tf.TensorSpec([None, *self.obs_shape], dtype)])
+        self._graphs["values"] = tf.function(values, input_signature=[
+            tf.TensorSpec([None, *self.obs_shape], dtype)])
+        self._update = self._graphs["update"].get_concrete_function()
+        self._values = self._graphs["values"].get_concrete_function()
 
     # -- the graphs ------------------------------------------------------------------------
 
@@ -211,7 +219,7 @@ class TFLearner:
         """Q-values [B, A] (torch tensors in and out, the policy's currency; no copies)."""
         if self._values is None:
             self._build(obs.numpy().dtype)
-        return torch.from_numpy(self._values(obs.numpy()).numpy())
+        return torch.from_numpy(self._values(tf.constant(obs.numpy())).numpy())
 
     def act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """ε-greedy actions [N] for observations [N, *obs_shape]."""
@@ -222,8 +230,8 @@ class TFLearner:
         if self._update is None:
             self._build(batch.obs.dtype)
         weight = batch.weight if batch.weight is not None else np.ones(len(batch.action), np.float32)
-        loss, q_mean, td_abs = self._update(batch.obs, batch.action, batch.reward, batch.discount,
-                                            batch.next_obs, weight)
+        loss, q_mean, td_abs = self._update(*map(tf.constant, (
+            batch.obs, batch.action, batch.reward, batch.discount, batch.next_obs, weight)))
         return float(loss), float(q_mean), (td_abs.numpy() if batch.weight is not None else None)
 
     def sync_target(self) -> None:
@@ -234,9 +242,7 @@ class TFLearner:
 
     def traces(self) -> dict[str, int]:
         """How many times each graph was traced (once each, with fixed signatures)."""
-        return {"update": self._update.experimental_get_tracing_count() if self._update else 0,
-                "values": self._values.experimental_get_tracing_count() if self._values else 0,
-                "sync": self._sync.experimental_get_tracing_count()}
+        return {name: f.experimental_get_tracing_count() for name, f in self._graphs.items()}
 
     # -- checkpoints: the torch mirror's format ------------------------------------------------
 
