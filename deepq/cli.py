@@ -117,7 +117,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if note:  # said once the environment is known to work
             print(note, file=sys.stderr)
         print(f"training {cfg.env_id} for {cfg.total_steps:,} steps → {run_dir}", file=sys.stderr)
-    print(f"network: {networks.describe(model.q_net)} on observations {list(model.obs_shape)} "
+    backend = f" ({model.cfg.backend})" if model.cfg.backend != "torch" else ""
+    print(f"network{backend}: {networks.describe(model.q_net)} on observations {list(model.obs_shape)} "
           f"{model.obs_dtype}", file=sys.stderr)
     solved = model.learn()
     recent = model.episode_returns[-model.cfg.stop_window:]
