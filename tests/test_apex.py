@@ -193,9 +193,10 @@ def test_sigint_stops_the_actors_saves_and_resume_goes_on(tmp_path):
 
 
 def test_two_actors_learn_cartpole(tmp_path):
-    """apex-cartpole with a 30k-step budget: an evaluation of 10 greedy episodes reaches
-    200 (untrained: ~10-30; seed 0 reached 500 at 22k steps in ~20 s)."""
-    cfg = config.override(CARTPOLE, {"seed": 0, "total_steps": 30_000, "stop_return": 200.0})
+    """apex-cartpole stops at its first evaluation of 10 greedy episodes >= 200 (untrained:
+    ~10-30); seed 0 got there by ~24k steps and ~1,000 updates, in ~15 s. The budget is in
+    actor steps, which outrun the learner more on a busier machine: 100k leaves room."""
+    cfg = config.override(CARTPOLE, {"seed": 0, "total_steps": 100_000, "stop_return": 200.0})
     model = apex.Apex(cfg, run_dir=tmp_path, tensorboard=False)
     solved = model.learn()
     assert solved, f"last evaluation {model.last_eval} after {model.step} steps, {model.update} updates"
