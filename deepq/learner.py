@@ -193,6 +193,13 @@ class TorchLearner:
         optimizer.step()
         return loss.detach().double(), q_mean.detach().double(), priorities
 
+    @torch.no_grad()
+    def priorities(self, batch: Batch) -> np.ndarray:
+        """The priority [B] ``update`` would give each transition of ``batch`` now, without
+        a gradient step (an Ape-X actor's initial priorities, computed where it acts)."""
+        _, priority, _ = self.algorithm.loss(self.nets, self._tensors(batch), self.cfg)  # [B]
+        return priority.float().cpu().numpy()
+
     def _tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
         if self.nets.device.type == "cpu":
             dev = torch.from_numpy

@@ -26,7 +26,9 @@ from deepq import config
 from deepq.errors import DeepQError
 
 COLUMNS = ["step", "update", "wall_time", "event", "episode_return", "episode_length",
-           "loss", "q_mean", "epsilon", "eval_return", "steps_per_sec"]
+           "loss", "q_mean", "epsilon", "eval_return", "steps_per_sec",
+           # Ape-X runs only (event "apex"): learner and replay of the distributed run
+           "updates_per_sec", "replay_fill", "weight_lag"]
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
@@ -170,6 +172,17 @@ class RunLogger:
                   eval_return=mean_return)
         self._scalar("eval/return", mean_return, step)
         self._postfix["eval"] = f"{mean_return:.1f}"
+
+    def apex(self, step: int, update: int, wall: float, updates_per_sec: float, replay_fill: float,
+             weight_lag: float) -> None:
+        """An Ape-X row: learner updates/s, replay fill (fraction of capacity) and weight lag
+        (learner updates the actors' weights were behind, mean over the actor batches)."""
+        self._row(step=step, update=update, wall_time=f"{wall:.2f}", event="apex",
+                  updates_per_sec=f"{updates_per_sec:.1f}", replay_fill=f"{replay_fill:.4f}",
+                  weight_lag=f"{weight_lag:.1f}")
+        self._scalar("apex/updates_per_sec", updates_per_sec, step)
+        self._scalar("apex/replay_fill", replay_fill, step)
+        self._scalar("apex/weight_lag", weight_lag, step)
 
     def progress(self, steps: int, recent_return: float | None) -> None:
         if recent_return is not None:

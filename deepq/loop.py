@@ -128,11 +128,7 @@ class Model:
         after the current step; the run is then checkpointed (when it has a run_dir).
         """
         c, book = self.cfg, self.book
-        if steps is not None and (not isinstance(steps, (int, np.integer)) or isinstance(steps, bool)
-                                  or steps < 1):
-            raise TypeError(f"learn(steps) expects a positive int of environment steps, got {steps!r}")
-        self._check_resume()
-        end = book.step + steps if steps is not None else c.total_steps
+        end = self.end_step(steps)
         replay = self._ensure_replay()
         n = c.num_envs
 
@@ -147,19 +143,35 @@ class Model:
                 # updates due: one per train_freq steps after learn_start, counted per env step
                 due = max(0, book.step // c.train_freq - max(book.step - n, c.learn_start) // c.train_freq)
                 steps = self.step_envs(actions, store, lambda: [self.train_step() for _ in range(due)])
-                if book.crossed(c.target_sync, n):
-                    self.learner.sync_target()
-                session.episodes(agent.finished(steps))
-                session.losses(n, eps)
-                if c.eval_every and book.crossed(c.eval_every, n):
-                    session.evaluated(float(np.mean(self.evaluate())))
-                session.stepped(n)
-                if c.checkpoint_every and book.crossed(c.checkpoint_every, n):
-                    session.checkpoint(self.save)
+                self.after_steps(session, n, agent.finished(steps), eps)
                 if session.solved:
                     break
             session.finish(self.save)
         return session.solved
+
+    def end_step(self, steps: int | None) -> int:
+        """The step ``learn(steps)`` trains until; refuses a resume with an unexpected gap."""
+        if steps is not None and (not isinstance(steps, (int, np.integer)) or isinstance(steps, bool)
+                                  or steps < 1):
+            raise TypeError(f"learn(steps) expects a positive int of environment steps, got {steps!r}")
+        self._check_resume()
+        return self.book.step + steps if steps is not None else self.cfg.total_steps
+
+    def after_steps(self, session: run.Session, n: int, finished: list[tuple[float, int]],
+                    eps: float) -> None:
+        """What follows n more environment steps (and the updates due for them): target
+        sync, episodes, loss rows, evaluation, progress, checkpoint, each on its period.
+        Ape-X's learner (``deepq/apex.py``) calls it after each batch of actor steps."""
+        c, book = self.cfg, self.book
+        if book.crossed(c.target_sync, n):
+            self.learner.sync_target()
+        session.episodes(finished)
+        session.losses(n, eps)
+        if c.eval_every and book.crossed(c.eval_every, n):
+            session.evaluated(float(np.mean(self.evaluate())))
+        session.stepped(n)
+        if c.checkpoint_every and book.crossed(c.checkpoint_every, n):
+            session.checkpoint(self.save)
 
     def step_envs(self, actions: np.ndarray, store, during) -> list:
         """Step the environments with ``actions`` [N], ``store`` the N transitions, then
@@ -172,14 +184,18 @@ class Model:
 
     def train_step(self) -> Any:
         """Sample a batch, take one gradient step, update priorities; returns the loss."""
-        c = self.cfg
-        beta = c.per_beta0 + (1.0 - c.per_beta0) * min(1.0, self.book.step / c.total_steps)
-        batch = self.replay.sample(c.batch_size, beta=beta)
+        batch = self.replay.sample(self.cfg.batch_size, beta=self.per_beta())
         loss, q_mean, priorities = self.learner.update(batch)
         if priorities is not None:
             self.replay.update_priorities(batch.index, priorities)
         self.book.add_loss(loss, q_mean)
         return loss
+
+    def per_beta(self) -> float:
+        """Prioritized replay's importance-weight exponent β, annealed linearly from
+        ``per_beta0`` to 1 over ``total_steps``."""
+        c = self.cfg
+        return c.per_beta0 + (1.0 - c.per_beta0) * min(1.0, self.book.step / c.total_steps)
 
     def _ensure_replay(self) -> ReplayBuffer:
         if self.replay is None:

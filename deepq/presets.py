@@ -8,12 +8,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from deepq.algos.c51 import C51, C51Config, Rainbow, RainbowConfig
+from deepq.apex import Apex, ApexConfig  # imports no Ray: that waits for an Ape-X run
 from deepq.algos.dqn import DQN, DQNConfig
 from deepq.algos.iqn import IQN, IQNConfig
 from deepq.algos.munchausen import MunchausenConfig, MunchausenDQN
 from deepq.algos.qrdqn import QRDQN, QRDQNConfig
 
-ALGORITHMS = {cls.name: cls for cls in (DQN, C51, Rainbow, QRDQN, IQN, MunchausenDQN)}
+ALGORITHMS = {cls.name: cls for cls in (DQN, C51, Rainbow, QRDQN, IQN, MunchausenDQN, Apex)}
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,27 @@ PRESETS["pong-fast"] = Preset(
     replace(_PONG, double=True, dueling=True, n_step=3, num_envs=4, train_freq=10,
             target_sync=5000, eps_schedule="linear", eps_final=0.01, eps_decay=250_000,
             grad_clip_value=0.0, grad_clip_norm=10.0, total_steps=3_000_000))
+
+
+# Ape-X (Horgan et al. 2018) on the tasks above: DQN's rule with the paper's Double
+# target, dueling head and 3-step returns, prioritized replay (α 0.6, β 0.4 → 1) split
+# over replay shards, and 2 actors (ε 0.4 and 0.4^8), sized for a 2-core machine:
+# --set num_actors=... replay_shards=... ray_address=auto on a cluster (docs/distributed.md).
+# The learner's torch takes one thread (speed.threads): it shares the cores with the actors,
+# and torch's idle threads spin, starving the shards (at 2 threads: ~4 updates/s, not ~350).
+_APEX = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "num_actors": 2,
+         "replay_shards": 1, "save_replay": False}
+_ONE_THREAD = {"speed": replace(_CARTPOLE.speed, threads=1)}
+PRESETS["apex-cartpole"] = Preset(
+    "apex", "Ape-X DQN on CartPole-v1: 2 Ray actors, 1 replay shard, Double, dueling, 3-step, "
+    "prioritized; stop at a mean evaluation return ≥ 475",
+    _from(ApexConfig, _CARTPOLE, **_APEX, **_ONE_THREAD, total_steps=100_000, train_freq=1, eval_every=2000,
+          weight_period=400))
+PRESETS["apex-pong"] = Preset(
+    "apex", "Ape-X DQN on Pong: pong-fast's rule (Double, dueling, 3-step) with prioritized replay, "
+    "2 Ray actors, 1 replay shard, at most one update per 4 steps",
+    _from(ApexConfig, _PONG, **_APEX, **_ONE_THREAD, lr=6.25e-5, train_freq=4, target_sync=10_000,
+          grad_clip_value=0.0, grad_clip_norm=10.0, total_steps=3_000_000, weight_period=400))
 
 
 def get(name: str) -> Preset | None:

@@ -183,6 +183,10 @@ class ReplayBuffer:
         self.nstep = np.zeros(self.capacity, np.int8) if self.n_step > 1 else None
         self.tree = SumTree(self.capacity) if self.prioritized else None
         self.max_priority = 1.0  # largest p_i so far (before the exponent α)
+        # writes to each slot: a priority update that arrives after its slot was reused
+        # (Ape-X's learner updates late) names an older generation and is dropped
+        self.generation = np.zeros(self.capacity, np.int64)
+        self._newly_ready: list[int] = []  # what the current ``add`` made sampleable
 
     @staticmethod
     def check_sizes(capacity: int, n_step: int = 1, lanes: int = 1) -> None:
@@ -253,6 +257,7 @@ class ReplayBuffer:
         self.episode_start[i] = episode_start
         if self.nstep is not None:
             self.nstep[i] = 0
+        self.generation[i] += 1
         if self.tree is not None:
             self.tree.set([i], [0.0])  # not sampleable until its bootstrap frame is written
         lane.cursor = lane.base + (i + 1 - lane.base) % self.lane_len
@@ -267,10 +272,13 @@ class ReplayBuffer:
         next_obs: np.ndarray,
         episode_end: bool,
         lane: int = 0,
-    ) -> None:
+    ) -> list[int]:
         """Store one transition of environment ``lane``. ``discount`` is
         γ^k·(1 − terminated); ``episode_end`` (terminated or truncated) means the
-        environment resets after it."""
+        environment resets after it. Returns the slots whose transitions this step made
+        sampleable, oldest first (an Ape-X actor and its shard fold the same steps, so
+        both list the same transitions in the same order)."""
+        self._newly_ready = []
         ln = self.lanes[lane]
         i = ln.cursor
         self._write(ln, self._newest_frame(obs), action, reward, discount, True, not ln.in_episode)
@@ -288,6 +296,7 @@ class ReplayBuffer:
                 self._ready([i])
         else:
             ln.in_episode = True
+        return self._newly_ready
 
     def add_batch(self, obs, action, reward, discount, next_obs, episode_end) -> None:
         """Store one transition per lane: item e of each length-N sequence (or row e of
@@ -324,6 +333,7 @@ class ReplayBuffer:
     def _ready(self, slots: list[int], k: list[int] | None = None) -> None:
         """Mark transitions sampleable (bootstrapping from slot + k); new ones get the
         largest priority seen so far, so each is replayed at least once soon."""
+        self._newly_ready += slots
         if k is not None:
             self.nstep[slots] = k
         if self.tree is not None and slots:
@@ -414,13 +424,18 @@ class ReplayBuffer:
         batch.weight = (weight / weight.max()).astype(np.float32)
         return batch
 
-    def update_priorities(self, idx: np.ndarray, td_abs: np.ndarray) -> None:
-        """p_i = |δ_i| + ε for the sampled slots ``idx`` (Schaul et al. 2016, proportional)."""
+    def update_priorities(self, idx: np.ndarray, td_abs: np.ndarray,
+                          generation: np.ndarray | None = None) -> None:
+        """p_i = |δ_i| + ε for the sampled slots ``idx`` (Schaul et al. 2016, proportional).
+        With ``generation`` (``self.generation[idx]`` when they were sampled) a slot
+        written since then keeps its priority: the update was for the old transition."""
         priority = np.asarray(td_abs, np.float64) + self.priority_eps
         self.max_priority = max(self.max_priority, float(priority.max()))
         idx = np.asarray(idx, np.int64)
         # A slot overwritten since it was sampled is not sampleable yet: leave it at 0.
         live = self.tree.get(idx) > 0
+        if generation is not None:
+            live &= self.generation[idx] == np.asarray(generation, np.int64)
         self.tree.set(idx[live], priority[live] ** self.alpha)
 
     def batch_at(self, idx: np.ndarray) -> Batch:

