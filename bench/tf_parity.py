@@ -1,7 +1,7 @@
 """TensorFlow vs torch on the same Pong batches: Q-values, loss, weights after one update,
 and the drift of Q after 50 updates, for DQN and its options.
 
-    .venv/bin/python bench/tf_parity.py [--updates 50]
+    .venv/bin/python bench/tf_parity.py [--updates 50] [--keras]
 
 The replay is real: 600 steps of the ``seed-pong`` preset's environment (mostly random
 actions), 4-frame stacks; both learners start from the torch learner's weights (the
@@ -12,6 +12,7 @@ runs ``parity`` with small budgets and asserts the 1e-5 bounds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -28,8 +29,46 @@ VARIANTS = {
     "double": {"double": True},
     "n-step 3": {"n_step": 3},
     "prioritized": {"prioritized": True},
-    "mse, norm clip 10": {"loss": "mse", "grad_clip_value": 0.0, "grad_clip_norm": 10.0},
+    "mse, norm clip 0.001": {"loss": "mse", "grad_clip_value": 0.0, "grad_clip_norm": 0.001},
+    "Adam ε 1.5e-4": {"adam_eps": 1.5e-4, "lr": 6.25e-5},
 }
+
+
+# What a plain Keras port computes instead, for ``--keras``: each must show as drift.
+KERAS = {
+    "Keras Adam ε 1.5e-4": ("adam", {"adam_eps": 1.5e-4, "lr": 6.25e-5}),
+    "Keras clipnorm 0.001": ("clip", {"loss": "mse", "grad_clip_value": 0.0, "grad_clip_norm": 0.001}),
+}
+
+
+@contextlib.contextmanager
+def keras_semantics(kind: str):
+    """Swap one of the TensorFlow learner's torch-form pieces for Keras's default form."""
+    import tensorflow as tf
+
+    from deepq.tf import learner
+
+    def adam_apply(self, grads):  # Keras: ε is added to √v after folding √(1 − β₂ᵗ) into lr
+        self.step.assign_add(1)
+        t = tf.cast(self.step, tf.float64)
+        lr = tf.cast(self.lr * tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t), tf.float32)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m.assign_add((1.0 - self.beta1) * (g - m))
+            v.assign_add((1.0 - self.beta2) * (tf.square(g) - v))
+            p.assign_sub(lr * m / (tf.sqrt(v) + self.eps))
+
+    def clip(grads, max_norm, max_value):  # Keras clipnorm: each variable on its own
+        return [tf.clip_by_norm(g, max_norm) for g in grads]
+
+    saved = learner.TorchAdam.apply, learner.clip_gradients
+    if kind == "adam":
+        learner.TorchAdam.apply = adam_apply
+    else:
+        learner.clip_gradients = clip
+    try:
+        yield
+    finally:
+        learner.TorchAdam.apply, learner.clip_gradients = saved
 
 
 def pong_model(overrides: dict, collect: int = 600) -> DQN:
@@ -83,13 +122,19 @@ def parity(overrides: dict, updates: int = 50, collect: int = 600) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=50)
+    parser.add_argument("--keras", action="store_true", help="also run Keras's default Adam "
+                        "epsilon and per-variable clipnorm in place of torch's, to show their drift")
     args = parser.parse_args()
     print(f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(unset)')}")
-    print(f"{'variant':<18} {'|ΔQ| init':>10} {'|Δloss|':>10} {'|Δprio|':>10} {'|Δw| 1 upd':>11} "
+    print(f"{'variant':<20} {'|ΔQ| init':>10} {'|Δloss|':>10} {'|Δprio|':>10} {'|Δw| 1 upd':>11} "
           f"{'|ΔQ| 1 upd':>11} {f'|ΔQ| {args.updates} upd':>12} {'max |Q|':>9}")
-    for name, overrides in VARIANTS.items():
-        r = parity(overrides, args.updates)
-        print(f"{name:<18} {r['q']:>10.2e} {r['loss']:>10.2e} {r['priorities']:>10.2e} "
+    rows = [(name, overrides, None) for name, overrides in VARIANTS.items()]
+    if args.keras:
+        rows += [(name, overrides, kind) for name, (kind, overrides) in KERAS.items()]
+    for name, overrides, kind in rows:
+        with keras_semantics(kind) if kind else contextlib.nullcontext():
+            r = parity(overrides, args.updates)
+        print(f"{name:<20} {r['q']:>10.2e} {r['loss']:>10.2e} {r['priorities']:>10.2e} "
               f"{r['weights_after_1']:>11.2e} {r['q_after_1']:>11.2e} "
               f"{r[f'q_after_{args.updates}']:>12.2e} {r['q_scale']:>9.3f}")
 

@@ -26,7 +26,7 @@ SMALL = config.override(PRESETS["cartpole"].config, {
     "log_every": 100, "eval_every": 0, "stop_return": None, "seed": 4, "backend": "tensorflow"})
 
 
-@pytest.mark.parametrize("variant", ["dqn", "double", "n-step 3", "prioritized", "mse, norm clip 10"])
+@pytest.mark.parametrize("variant", ["dqn", "double", "n-step 3", "prioritized", "mse, norm clip 0.001"])
 def test_matches_torch_on_pong_batches(variant):
     r = tf_parity.parity(tf_parity.VARIANTS[variant], updates=8, collect=300)
     assert r["q"] < 1e-5, r  # the same weights give the same Q-values
@@ -37,6 +37,16 @@ def test_matches_torch_on_pong_batches(variant):
     # float32 reordering drifts slowly; a semantic mismatch (Keras's epsilon hat, per-variable
     # clipping, a flatten order) moves Q by ~1e-2 to 1e-1 within a few updates
     assert r["q_after_8"] < 1e-3, r
+
+
+@pytest.mark.parametrize("variant", list(tf_parity.KERAS))
+def test_a_plain_keras_port_would_fail_these_bounds(variant):
+    """Keras's Adam epsilon and per-variable clipnorm, swapped in, break the bounds above."""
+    kind, overrides = tf_parity.KERAS[variant]
+    with tf_parity.keras_semantics(kind):
+        r = tf_parity.parity(overrides, updates=8, collect=300)
+    assert r["q"] < 1e-5 and r["loss"] < 1e-5, r  # the same network and loss ...
+    assert r["weights_after_1"] > 1e-5 and r["q_after_8"] > 1e-4, r  # ... another update
 
 
 def test_layout_conversion_round_trips_and_flattens_like_torch():
