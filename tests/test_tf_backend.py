@@ -164,3 +164,14 @@ def test_importing_deepq_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_tensorflow_imported_before_torch_trains_too(tmp_path):
+    code = ("import tensorflow, torch\n"
+            "from deepq import DQN\n"
+            "m = DQN.from_preset('cartpole', backend='tensorflow', total_steps=300, learn_start=100, "
+            "eval_every=0)\n"
+            "m.learn(); print(m.update)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "100", done.stderr[-2000:]

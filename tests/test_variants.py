@@ -15,8 +15,10 @@ from deepq.log import read_metrics
 from deepq.presets import PRESETS
 
 CORE = {"seed-pong", "pong", "cartpole"}
-CARTPOLE = sorted(n for n in PRESETS if n not in CORE and PRESETS[n].config.env_id == "CartPole-v1")
-PONG = sorted(n for n in PRESETS if n not in CORE and "Pong" in PRESETS[n].config.env_id)
+# Ape-X's presets train on Ray actors: tests/test_apex.py trains them
+DISTRIBUTED = {n for n in PRESETS if PRESETS[n].algorithm == "apex"}
+CARTPOLE = sorted(n for n in PRESETS if n not in CORE | DISTRIBUTED and PRESETS[n].config.env_id == "CartPole-v1")
+PONG = sorted(n for n in PRESETS if n not in CORE | DISTRIBUTED and "Pong" in PRESETS[n].config.env_id)
 
 
 def build(name, **small):
@@ -31,7 +33,8 @@ def params(model):
 
 def test_every_algorithm_has_cartpole_and_pong_presets():
     algorithms = {PRESETS[n].algorithm for n in CARTPOLE} & {PRESETS[n].algorithm for n in PONG}
-    assert algorithms == set(ALGORITHMS)
+    assert algorithms == set(ALGORITHMS) - {"apex"}
+    assert {"apex-cartpole", "apex-pong"} == DISTRIBUTED
     for v in ("double", "dueling", "noisy", "nstep", "per", "c51", "qrdqn", "iqn", "munchausen", "rainbow"):
         assert f"{v}-cartpole" in PRESETS and f"{v}-pong" in PRESETS
     assert "rainbow-atari100k" in PRESETS
@@ -70,7 +73,9 @@ def test_defaults_of_the_variant_fields_are_plain_dqn():
         on = algorithm == "rainbow"  # Rainbow is all six components
         for flag in ("double", "dueling", "noisy", "prioritized"):
             if flag in names:
-                assert getattr(defaults, flag) is on, (algorithm, flag)
+                # Ape-X's replay is prioritized by definition (apex.check refuses it off)
+                want = on or (algorithm, flag) == ("apex", "prioritized")
+                assert getattr(defaults, flag) is want, (algorithm, flag)
 
 
 def test_rainbow_presets_have_all_six_components():
