@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -130,6 +131,10 @@ class RunLogger:
             self._csv.writeheader()
         self._tb = None
         if tensorboard:
+            # TensorBoard's writer imports TensorFlow whenever it is installed (the [tf]
+            # extra): seconds and TensorFlow's start-up lines in every run. Its marker module
+            # "notf" makes it use its own stub, as it does without TensorFlow.
+            sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
             self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)

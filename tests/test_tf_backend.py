@@ -166,6 +166,17 @@ def test_importing_deepq_does_not_import_tensorflow():
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_a_torch_run_with_tensorboard_does_not_import_tensorflow(tmp_path):
+    """TensorBoard's writer imports TensorFlow when it is installed, unless told not to."""
+    code = ("import sys\nfrom deepq import DQN\n"
+            f"m = DQN.from_preset('cartpole', {str(tmp_path / 'run')!r}, total_steps=50)\n"
+            "m.learn(); print('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr
+
+
 def test_tensorflow_imported_before_torch_trains_too(tmp_path):
     code = ("import tensorflow, torch\n"
             "from deepq import DQN\n"
