@@ -20,7 +20,6 @@ import pytest
 
 from deepq import agent, apex, config
 from deepq.cli import main
-from deepq.errors import DeepQError
 from deepq.presets import PRESETS
 from deepq.types import Step
 
