@@ -160,7 +160,6 @@ class TFLearner:
         fp32 = replace(cfg.speed, precision="fp32", master_adam="off", compile=False, device="cpu")
         self.mirror = TorchLearner(algorithm, replace(cfg, speed=fp32), obs_shape, n_actions)
         self.nets = self.mirror.nets  # torch copies, brought up to date by ``state``
-        self.device = torch.device("cpu")
         self.online = QNetwork(self.nets.online, obs_shape)
         self.target = QNetwork(self.nets.target, obs_shape)
         self.adam = TorchAdam(self.online.trainable, cfg.lr, cfg.adam_eps)

@@ -57,7 +57,6 @@ class QNetwork(tf.Module):
         self.flat_keys = set(readers) if self.convs else set()
         self.flat_chw = _conv_output(obs_shape, [m for _, m in named if isinstance(m, nn.Conv2d)]) \
             if self.convs else None
-        self.keys = [k for k, _ in named]
         self.vars: dict[str, tf.Variable] = {}
         for key, t in torch_net.state_dict().items():
             self.vars[key] = tf.Variable(self.from_torch(key, t), name=key.replace(".", "_"))
