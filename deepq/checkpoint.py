@@ -139,8 +139,13 @@ def save(root: Path, step: int, tensors: dict[str, torch.Tensor], arrays: dict[s
             os.fsync(fh.fileno())
         os.replace(latest_tmp, root / "latest")
         _fsync_dir(root)
-        for old in _checkpoints(root)[:-keep]:
-            if old != final:
+        # keep ``final`` and the keep − 1 newest before it; one ordered after it is a save
+        # that a killed process finished but never named ``latest`` (this run resumed from
+        # an earlier checkpoint), from a history the run no longer follows
+        older = [p for p in _checkpoints(root) if _order(p.name) < _order(final.name)]
+        kept = set(older[max(0, len(older) - (keep - 1)):]) if keep > 1 else set()
+        for old in _checkpoints(root):
+            if old != final and old not in kept:
                 _remove(old)
     except OSError as e:
         what = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))

@@ -167,3 +167,24 @@ def test_incomplete_state_is_a_clear_error(tmp_path):
     (ck / "state.json").write_text(json.dumps(state))
     with pytest.raises(DeepQError, match="state.json has no .counters."):
         DQN.load(tmp_path / "ck")
+
+
+@pytest.mark.parametrize("keep", [1, 2, 4])
+def test_save_keeps_the_newest_before_it_and_drops_a_later_orphan(tmp_path, keep):
+    """A process killed between finishing a step directory and naming it ``latest`` leaves
+    a whole checkpoint ``latest`` never named; a run resumed from an earlier one goes on
+    past it: the next save keeps itself and the keep − 1 newest before it, and the orphan
+    from the abandoned history goes."""
+    root = tmp_path / "checkpoints"
+    t = {"w": torch.zeros(2)}
+    for step in (100, 200, 300):
+        checkpoint.save(root, step, t, {}, {}, keep=10)
+    orphan = root / "step_0000000900"
+    (root / "step_0000000300").rename(orphan)  # as if 900 was written and latest not updated
+    checkpoint.save(root, 300, t, {}, {}, keep=10)  # latest names 300 again
+    final = checkpoint.save(root, 300, t, {}, {}, keep=keep)
+    assert final.name == "step_0000000300.1"
+    names = sorted(p.name for p in root.iterdir())
+    want = (["step_0000000100", "step_0000000200", "step_0000000300"][max(0, 3 - (keep - 1)):] if keep > 1 else [])
+    assert names == sorted(["latest", final.name, *want])
+    assert checkpoint.resolve(tmp_path) == final
