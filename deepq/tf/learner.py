@@ -245,6 +245,12 @@ class TFLearner:
 
     # -- checkpoints: the torch mirror's format ------------------------------------------------
 
+    def _moments(self) -> list[tuple[torch.nn.Parameter, str, tf.Variable, tf.Variable]]:
+        """(mirror parameter, its state_dict key, Adam's m and v here) for each parameter, in
+        the one order the optimizer, the state_dict and ``QNetwork.trainable`` share."""
+        params = [p for g in self.nets.optimizer.param_groups for p in g["params"]]
+        return list(zip(params, self.nets.online.state_dict(), self.adam.m, self.adam.v))
+
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The mirror's ``state`` after copying weights and Adam moments into it."""
         nets = self.nets
@@ -254,9 +260,7 @@ class TFLearner:
         optimizer.state.clear()
         step = int(self.adam.step.numpy())
         if step:
-            params = [p for g in optimizer.param_groups for p in g["params"]]
-            keys = list(nets.online.state_dict())
-            for p, key, m, v in zip(params, keys, self.adam.m, self.adam.v):
+            for p, key, m, v in self._moments():
                 optimizer.state[p] = {"step": torch.tensor(float(step)),
                                       "exp_avg": self.online.to_torch(key, m.numpy()),
                                       "exp_avg_sq": self.online.to_torch(key, v.numpy())}
@@ -269,10 +273,8 @@ class TFLearner:
         nets = self.nets
         self.online.load_state_dict(nets.online.state_dict())
         self.target.load_state_dict(nets.target.state_dict())
-        params = [p for g in nets.optimizer.param_groups for p in g["params"]]
-        keys = list(nets.online.state_dict())
         step = 0
-        for p, key, m, v in zip(params, keys, self.adam.m, self.adam.v):
+        for p, key, m, v in self._moments():
             s = nets.optimizer.state.get(p, {})
             if s:
                 step = int(float(s["step"]))
