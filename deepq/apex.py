@@ -213,7 +213,7 @@ class Actor:
 
     def run(self, weights: dict[str, np.ndarray], version: int, steps: int) -> dict[str, Any]:
         """Take ``steps`` steps with the weights of learner update ``version`` and send
-        them to the shard → {steps, episodes [(return, length)], version, epsilon}."""
+        them to the shard → {steps, episodes [(return, length)], version, epsilon, pid}."""
         if version != self.version:
             state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
             self.learner.nets.online.load_state_dict(state)
@@ -230,7 +230,8 @@ class Actor:
                 self._send(taken)
                 taken = []
         _ray().get(self.sending)  # the call returns once its steps are in the shard
-        return {"steps": steps, "episodes": finished, "version": version, "epsilon": self.epsilon}
+        return {"steps": steps, "episodes": finished, "version": version, "epsilon": self.epsilon,
+                "pid": os.getpid()}
 
     def _send(self, steps: list) -> None:
         """Fold ``steps``, compute the priorities of the transitions they complete, and
@@ -303,6 +304,7 @@ class Apex(Model):
         self.replay = ShardedReplay(cfg.replay_shards)
         self.actors: list = []  # Ray actor handles while a run is going
         self.actor_restarts = 0  # actor processes that died and Ray restarted, this process
+        self.actor_pids: dict[int, int] = {}  # actor → the process its last finished call ran in
 
     def _ensure_replay(self) -> ShardedReplay:
         return self.replay
@@ -373,6 +375,9 @@ class Apex(Model):
                     planned -= n  # those steps were not taken: ask for them again
                     self._actor_died(session, i, e)
                     continue
+                if self.actor_pids.get(i, result["pid"]) != result["pid"]:
+                    session.message(f"actor {i} is back (process {result['pid']})")
+                self.actor_pids[i] = result["pid"]
                 book.step += n
                 window.lags.append(book.update - result["version"])
                 self.after_steps(session, n, result["episodes"], epsilon)
