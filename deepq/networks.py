@@ -112,18 +112,34 @@ class SmallCNN(nn.Module):
         return self.head(self.features(image_input(obs)))  # [B, A]
 
 
+def nips_torso(in_channels: int) -> nn.Sequential:
+    """Conv 16·8×8/4 → 32·4×4/2 → flatten, ReLU between: the network of the first DQN paper
+    (Mnih et al. 2013, section 5), which learned Pong with a 256-unit hidden layer after it.
+    About half the update time of the Nature CNN on a CPU (bench/pong_torso.py)."""
+    return nn.Sequential(nn.Conv2d(in_channels, 16, kernel_size=8, stride=4), nn.ReLU(),
+                         nn.Conv2d(16, 32, kernel_size=4, stride=2), nn.ReLU(), nn.Flatten())
+
+
+TORSOS = ("nature", "nips")  # the convolutional torsos for images of at least 36×36
+
+
 def image_input(obs: torch.Tensor) -> torch.Tensor:
     """Images [B, C, H, W] as the convolutions take them: uint8 pixels scaled to [0, 1]
     (``scale_frames``), bool and float images as float."""
     return scale_frames(obs) if obs.dtype == torch.uint8 else obs.float()
 
 
-def image_torso(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int]
+def image_torso(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int], torso: str = "nature"
                 ) -> tuple[nn.Module, int, tuple[int, ...]]:
     """(convolutional torso, its output width, the hidden widths after it) for images
-    [C, H, W]: the Nature CNN's convolutions and one 512 layer when H and W are at least
-    36, else ``small_cnn_torso`` and ``hidden``."""
-    if min(obs_shape[1:]) >= NATURE_MIN_SIZE:
+    [C, H, W]. When H and W are at least 36: ``torso`` = nature, the Nature CNN's
+    convolutions and one 512 layer; nips, ``nips_torso`` and one 256 layer. Smaller
+    images: ``small_cnn_torso`` and ``hidden``."""
+    if torso not in TORSOS:
+        raise ValueError(f"unknown torso {torso!r}: one of {', '.join(TORSOS)}")
+    if min(obs_shape[1:]) >= NATURE_MIN_SIZE and torso == "nips":
+        torso, hidden = nips_torso(obs_shape[0]), (256,)
+    elif min(obs_shape[1:]) >= NATURE_MIN_SIZE:
         torso, hidden = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:]).features, (512,)
     else:
         torso = small_cnn_torso(obs_shape[0])
@@ -185,7 +201,7 @@ def _linear(noisy: bool, sigma0: float):
 
 
 class VariantQNetwork(nn.Module):
-    """A torso (Nature CNN convolutions, or nothing for vectors) followed by a fully
+    """A torso (convolutions for images, ``image_torso``; nothing for vectors) followed by a fully
     connected head with the variant options: obs → [B, A] (n_atoms = 1) or [B, A, N].
 
     Dueling (Wang et al. 2016, eq. 9): Q = V + (A − mean_a A), with its own hidden
@@ -195,13 +211,13 @@ class VariantQNetwork(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int],
                  dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
-                 noisy_sigma0: float = 0.5):
+                 noisy_sigma0: float = 0.5, torso: str = "nature"):
         super().__init__()
         self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
         self.image = len(obs_shape) == 3
         linear = _linear(noisy, noisy_sigma0)
         if self.image:
-            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden)
+            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden, torso)
         elif len(obs_shape) == 1:
             self.torso = nn.Identity()
             width = obs_shape[0]
@@ -238,11 +254,11 @@ class IQNNetwork(nn.Module):
     → quantile values [B, A, N]."""
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int],
-                 n_cos: int = 64):
+                 n_cos: int = 64, torso: str = "nature"):
         super().__init__()
         self.image = len(obs_shape) == 3
         if self.image:
-            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden)
+            self.torso, width, hidden = image_torso(obs_shape, n_actions, hidden, torso)
         else:
             layers: list[nn.Module] = []
             width = obs_shape[0]
@@ -263,14 +279,14 @@ class IQNNetwork(nn.Module):
 
 def build(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int], *,
           dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
-          noisy_sigma0: float = 0.5) -> nn.Module:
+          noisy_sigma0: float = 0.5, torso: str = "nature") -> nn.Module:
     """Nature CNN for [C, H, W] images of at least 36×36, ``SmallCNN`` for smaller ones
-    (at least 3×3), MLP (with ``hidden`` widths) for [D] vectors; any variant option
-    gives a ``VariantQNetwork`` with the same layer widths."""
+    (at least 3×3), MLP (with ``hidden`` widths) for [D] vectors; any variant option, or
+    ``torso`` = nips, gives a ``VariantQNetwork`` with the same layer widths."""
     if len(obs_shape) == 3 and min(obs_shape[1:]) < 3:
         raise ValueError(f"no network for images of shape {obs_shape}: height and width must be at least 3")
-    if dueling or noisy or n_atoms > 1:
-        return VariantQNetwork(obs_shape, n_actions, hidden, dueling, noisy, n_atoms, noisy_sigma0)
+    if dueling or noisy or n_atoms > 1 or torso != "nature":
+        return VariantQNetwork(obs_shape, n_actions, hidden, dueling, noisy, n_atoms, noisy_sigma0, torso)
     if len(obs_shape) == 3 and min(obs_shape[1:]) >= NATURE_MIN_SIZE:
         return NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:])
     if len(obs_shape) == 3:
@@ -294,6 +310,6 @@ def describe(net: nn.Module) -> str:
 
 
 def for_config(cfg, obs_shape: tuple[int, ...], n_actions: int, n_atoms: int = 1) -> nn.Module:
-    """``build`` with a run config's network fields (hidden, dueling, noisy, σ₀)."""
+    """``build`` with a run config's network fields (hidden, dueling, noisy, σ₀, torso)."""
     return build(obs_shape, n_actions, cfg.hidden, dueling=cfg.dueling, noisy=cfg.noisy,
-                 n_atoms=n_atoms, noisy_sigma0=cfg.noisy_sigma0)
+                 n_atoms=n_atoms, noisy_sigma0=cfg.noisy_sigma0, torso=cfg.torso)

@@ -107,6 +107,10 @@ class RunConfig:
     obs_layout: str = param("auto", "image observations: where the channel axis is (chw, hwc; auto "
                             "= first if it is the shortest axis, else last)",
                             choices=("auto", "chw", "hwc"))
+    torso: str = param("nature", "convolutions for images of at least 36×36: nature = Mnih et al. "
+                       "2015 (32·8×8/4, 64·4×4/2, 64·3×3/1, then linear 512); nips = Mnih et "
+                       "al. 2013 (16·8×8/4, 32·4×4/2, then linear 256), about half the update "
+                       "time", choices=("nature", "nips"))
     hidden: tuple[int, ...] = param((64, 64), "hidden layer widths of the fully connected part for "
                                     "vector observations and small images", min=1)
     # evaluation and stopping

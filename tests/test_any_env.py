@@ -96,6 +96,24 @@ def test_network_sizes():
     assert networks.describe(networks.build((2, 10, 10), 4, (32,))) == "conv 16·3×3/1 → linear 32 → linear 4"
 
 
+def test_nips_torso_is_the_2013_network():
+    net = networks.build((4, 84, 84), 6, (32,), torso="nips")
+    assert networks.describe(net) == "conv 16·8×8/4 → conv 32·4×4/2 → linear 256 → linear 6"
+    assert net(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 6)
+    # 84 → 20 → 9: 32·9·9 = 2592 inputs to the 256 layer; about a third of the Nature CNN's weights
+    assert net.advantage[0].in_features == 2592
+    nature = networks.build((4, 84, 84), 6, (32,))
+    assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in nature.parameters()) / 2
+    dueling = networks.build((4, 84, 84), 6, (32,), dueling=True, torso="nips")
+    assert networks.describe(dueling).startswith("conv 16·8×8/4 → conv 32·4×4/2 → linear 256")
+    assert dueling(torch.zeros(3, 4, 84, 84, dtype=torch.uint8)).shape == (3, 6)
+    # small images keep their own torso whatever the setting
+    assert isinstance(networks.build((2, 10, 10), 4, (32,), torso="nips").torso[0], torch.nn.Conv2d)
+    assert networks.describe(networks.build((2, 10, 10), 4, (32,), torso="nips")).startswith("conv 16·3×3/1")
+    with pytest.raises(ValueError, match="unknown torso"):
+        networks.build((4, 84, 84), 6, (32,), torso="resnet")
+
+
 def test_bool_images_are_not_scaled():
     net = networks.SmallCNN((1, 5, 5), 2, (4,))
     ones = torch.ones(1, 1, 5, 5)

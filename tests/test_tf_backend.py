@@ -56,6 +56,7 @@ def test_layout_conversion_round_trips_and_flattens_like_torch():
     torch.manual_seed(0)
     for net, shape in ((networks.build((4, 84, 84), 6, (64,)), (4, 84, 84)),
                        (networks.build((4, 84, 84), 6, (64,), dueling=True), (4, 84, 84)),
+                       (networks.build((4, 84, 84), 6, (64,), torso="nips"), (4, 84, 84)),
                        (networks.build((2, 10, 10), 4, (32,), dueling=True), (2, 10, 10)),
                        (networks.build((8,), 3, (16, 16), dueling=True), (8,))):
         tf_net = QNetwork(net, shape)

@@ -52,7 +52,7 @@ class IQNConfig(RunConfig, QuantileLossConfig):
 def network(cfg: IQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
     if cfg.dueling or cfg.noisy:
         raise DeepQError("iqn does not implement dueling or noisy heads; set dueling=false, noisy=false")
-    return networks.IQNNetwork(obs_shape, n_actions, cfg.hidden, n_cos=cfg.n_cos)
+    return networks.IQNNetwork(obs_shape, n_actions, cfg.hidden, n_cos=cfg.n_cos, torso=cfg.torso)
 
 
 def q_values(net, obs: torch.Tensor, cfg: IQNConfig) -> torch.Tensor:
