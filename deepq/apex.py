@@ -300,6 +300,7 @@ class Apex(Model):
         if isinstance(cfg, ApexConfig):
             config.check(cfg)
             check(cfg)
+            probe(cfg.ray_address)  # before the run directory is made: a wrong address leaves none
         super().__init__(cfg, run_dir, **kwargs)
         self.replay = ShardedReplay(cfg.replay_shards)
         self.actors: list = []  # Ray actor handles while a run is going

@@ -225,6 +225,7 @@ def one_line(argv, capsys) -> str:
 def test_bad_input_is_one_line(sets, says, tmp_path, capsys):
     argv = ["train", "apex-cartpole", "--run-dir", str(tmp_path / "run"), "--no-progress"]
     assert says in one_line(argv + [a for kv in sets for a in ("--set", kv)], capsys)
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
 
 
 def test_without_ray_apex_says_how_to_install_it(tmp_path, capsys, monkeypatch):
