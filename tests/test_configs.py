@@ -1,6 +1,7 @@
 """Config validation: one clear error naming the key; presets are valid values."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,12 @@ def test_seed_pong_is_the_design_documents_run():
         ("PongNoFrameskip-v4", 1, 1e-4, 0.99, 100_000, 32, 10_000, 1000, "exponential", 1.0,
          0.01, 30_000, 1_000_000, 1, 19.0, 10)
     assert PRESETS["pong"].config == dataclasses.replace(c, frame_stack=4)
+
+
+def test_make_train_runs_pong_quick_which_is_pong_fast_with_four_changes():
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    train = makefile.split("\ntrain:", 1)[1].split("\n\n", 1)[0]
+    assert "deepq train pong-quick --run-dir runs/pong-quick" in train and "--resume runs/pong-quick" in train
+    quick, fast = PRESETS["pong-quick"].config, PRESETS["pong-fast"].config
+    assert quick == dataclasses.replace(fast, torso="nips", train_freq=4, target_sync=4000, eps_decay=100_000)
+    assert fast.torso == "nature" and PRESETS["seed-pong"].config.torso == "nature"
