@@ -202,11 +202,11 @@ PRESETS["pong-fast"] = Preset(
 # in Mnih et al. 2015), a target sync every 1,000 updates, ε over the first 100k steps.
 # Measured against pong-fast's rule at one update per 2 steps (seed 0, the two side by
 # side on one core each): mean-10 ≥ 19 at 923k steps in 3,332 s against 878k steps in
-# 5,378 s. The three seeds and their times are in docs/results.md.
+# 5,378 s. Seeds 1 and 2 did not repeat seed 0's hour (docs/results.md): the issue's
+# median ≤ 1 h over 3 seeds is not yet met.
 PRESETS["pong-quick"] = Preset(
     "dqn", "pong-fast with the 2013 DQN network (torso nips), one update per 4 steps, target sync "
-    "every 4k steps, ε linear 1 → 0.01 over 100k steps: least wall time to mean-10 ≥ 19 on a "
-    "2-core CPU",
+    "every 4k steps, ε linear 1 → 0.01 over 100k steps: what make train runs",
     replace(PRESETS["pong-fast"].config, torso="nips", train_freq=4, target_sync=4000, eps_decay=100_000))
 
 
