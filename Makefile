@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Trains Pong (the pong-quick preset: mean-10 ≥ 19 in under an hour on a 2-core CPU,
-# docs/results.md) into runs/pong-quick; run it again after an interruption and it resumes.
+# Trains Pong (the pong-quick preset; its seeds' times to mean-10 ≥ 19 on a 2-core CPU are
+# in docs/results.md) into runs/pong-quick; run it again after an interruption and it resumes.
 train: $(STAMP)
 	@if [ -f runs/pong-quick/checkpoints/latest ]; then \
 		$(VENV)/bin/deepq train --resume runs/pong-quick; \

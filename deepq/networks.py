@@ -138,14 +138,14 @@ def image_torso(obs_shape: tuple[int, ...], n_actions: int, hidden: Sequence[int
     if torso not in TORSOS:
         raise ValueError(f"unknown torso {torso!r}: one of {', '.join(TORSOS)}")
     if min(obs_shape[1:]) >= NATURE_MIN_SIZE and torso == "nips":
-        torso, hidden = nips_torso(obs_shape[0]), (256,)
+        convs, hidden = nips_torso(obs_shape[0]), (256,)
     elif min(obs_shape[1:]) >= NATURE_MIN_SIZE:
-        torso, hidden = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:]).features, (512,)
+        convs, hidden = NatureCNN(obs_shape[0], n_actions, frame_size=obs_shape[1:]).features, (512,)
     else:
-        torso = small_cnn_torso(obs_shape[0])
+        convs = small_cnn_torso(obs_shape[0])
     with torch.no_grad():
-        width = torso(torch.zeros(1, *obs_shape)).shape[1]
-    return torso, width, tuple(hidden)
+        width = convs(torch.zeros(1, *obs_shape)).shape[1]
+    return convs, width, tuple(hidden)
 
 
 class MLP(nn.Module):

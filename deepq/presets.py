@@ -197,9 +197,9 @@ PRESETS["pong-fast"] = Preset(
 
 
 # Issue 20's Pong in under an hour, what `make train` runs: pong-fast's rule with the
-# 2013 DQN network (torso = nips: half the Nature CNN's update time on this CPU,
-# bench/pong_torso.py), so the same hour buys 2.5× as many updates: one per 4 steps (as
-# in Mnih et al. 2015), a target sync every 1,000 updates, ε over the first 100k steps.
+# 2013 DQN network (torso = nips: 2.04× the Nature CNN's updates/s on this CPU,
+# bench/pong_torso.py), spent on more updates per step: one per 4 (as in Mnih et al.
+# 2015), a target sync every 1,000 updates, ε over the first 100k steps.
 # Measured against pong-fast's rule at one update per 2 steps (seed 0, the two side by
 # side on one core each): mean-10 ≥ 19 at 923k steps in 3,332 s against 878k steps in
 # 5,378 s. Seeds 1 and 2 did not repeat seed 0's hour (docs/results.md): the issue's
