@@ -201,8 +201,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not r.is_dir():
             raise DeepQError(f"no such run directory: {r}")
     groups = compare.group_runs(runs)
-    out = compare.plot_compare(groups, Path(args.out), args.band, args.threshold)
-    print(compare.table(groups, args.threshold))
+    out = compare.plot_compare(groups, Path(args.out), args.band, args.threshold, args.curve)
+    print(compare.table(groups, args.threshold, args.curve))
     print(f"wrote {out}")
     return 0
 
@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="return for the steps-to-reach table (default 475)")
     cp.add_argument("--band", choices=("std", "minmax"), default="std",
                     help="shaded band: ± one standard deviation, or min to max (default std)")
+    cp.add_argument("--curve", choices=("eval", "train"), default="eval",
+                    help="what is plotted and held to the threshold: evaluation returns (default), "
+                    "or the mean of the last 10 training episodes (the stop_on=train criterion)")
     cp.set_defaults(func=cmd_compare)
 
     ps = sub.add_parser("presets", help="list presets, one line each")

@@ -287,7 +287,7 @@ cli_tokens = st.one_of(
     st.sampled_from(["train", "evaluate", "plot", "compare", "presets", "cartpole", "pong",
                      "--steps", "--seed", "--run-dir", "--set", "--config", "--resume",
                      "--no-progress", "--episodes", "--eps", "--video", "--out", "--band",
-                     "--threshold", "--show", "std", "-1", "0", "1e6", "nan", "--", "-", "=",
+                     "--threshold", "--show", "std", "--curve", "train", "-1", "0", "1e6", "nan", "--", "-", "=",
                      "lr=1", "--steps=0", "--se", "--st"]),
     st.text(max_size=8), long_ints.map(str))
 
