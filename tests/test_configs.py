@@ -75,10 +75,12 @@ def test_seed_pong_is_the_design_documents_run():
     assert PRESETS["pong"].config == dataclasses.replace(c, frame_stack=4)
 
 
-def test_make_train_runs_pong_quick_which_is_pong_fast_with_four_changes():
+def test_make_train_runs_pong_quick_which_is_pong_fast_with_six_changes():
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     train = makefile.split("\ntrain:", 1)[1].split("\n\n", 1)[0]
     assert "deepq train pong-quick --run-dir runs/pong-quick" in train and "--resume runs/pong-quick" in train
     quick, fast = PRESETS["pong-quick"].config, PRESETS["pong-fast"].config
-    assert quick == dataclasses.replace(fast, torso="nips", train_freq=4, target_sync=4000, eps_decay=100_000)
+    assert quick == dataclasses.replace(fast, torso="nips", train_freq=4, target_sync=4000, eps_decay=100_000,
+                                        prioritized=True, adam_eps=1.5e-4)
+    assert not fast.prioritized and fast.adam_eps == 1e-8
     assert fast.torso == "nature" and PRESETS["seed-pong"].config.torso == "nature"

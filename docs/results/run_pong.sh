@@ -36,4 +36,9 @@ else:
     print(f"{sys.argv[1]}: mean-10 never reached 19")
 PY
 done
-deepq compare runs/pong/pong-quick-s? --threshold 19 --band minmax --out docs/results/pong-quick.png
+# The plot also draws the uniform-replay seeds of docs/results.md when they are there:
+# deepq train pong-quick --seed S --set prioritized=false --set adam_eps=1e-8 \
+#     --set speed.threads=1 --run-dir runs/pong/pong-quick-uniform-sS
+shopt -s nullglob
+deepq compare runs/pong/pong-quick-s? runs/pong/pong-quick-uniform-s? --curve train --threshold 19 \
+  --band minmax --out docs/results/pong-quick.png
