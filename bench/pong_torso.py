@@ -7,10 +7,10 @@ process; or any other config key's two values with ``--vary``.
 
 Both agents are the benchmark agent of ``pong_vs_sb3.py`` (the pong preset at batch 32,
 replay 100k, fixed ε 0.05) with the Pong presets' rule on top: Double DQN, a dueling head,
-3-step returns and 4 environments. They differ only in ``torso`` (or in the ``--vary`` key). Blocks take turns, the
-order reversed every other round: the update alone (``--updates`` calls of ``train_step``)
-and the training loop (``--loop-steps`` steps of ``learn`` with an update every
-``--train-freq`` steps). The table gives medians and the median of each round's
+3-step returns and 4 environments. They differ only in ``torso`` (or in the ``--vary``
+key). Blocks take turns, the order reversed every other round: the update alone
+(``--updates`` calls of ``train_step``) and the training loop (``--loop-steps`` steps of
+``learn`` with an update every ``--train-freq`` steps). The table gives medians and the median of each round's
 second / first ratio. The machine drifts by ±25% over minutes: only the same-round ratios
 mean much.
 """

@@ -4,11 +4,11 @@ steps, and a table of the steps and wall time each run took to reach a return.
 Runs are grouped by name: ``runs/variants/c51-s0``, ``…/c51-s1`` (``NAME-sSEED``) or
 ``NAME-seedSEED-TIME`` (the CLI's default run names) are seeds of ``NAME``. A run's
 curve is its evaluation returns (or, without evaluations, the mean of its last 10
-training episodes); with ``curve="train"`` it is always the training mean of 10, and the
-table gives the first step where 10 training episodes averaged the threshold (the
-``stop_on = "train"`` criterion). A run that stopped early (its stop criterion met) keeps its last
-value to the end of the longest run of its group, so the mean is over all seeds at
-every step.
+training episodes); with ``source="train"`` (``--curve train``) it is always the
+training mean of 10, and the table gives the first step where 10 training episodes
+averaged the threshold (the ``stop_on = "train"`` criterion). A run that stopped early
+(its stop criterion met) keeps its last value to the end of the longest run of its
+group, so the mean is over all seeds at every step.
 """
 
 from __future__ import annotations
@@ -38,9 +38,6 @@ def group_runs(runs: list[Path]) -> dict[str, list[Path]]:
             raise DeepQError(f"{run} has no metrics.csv: is it a deepq run directory?")
         groups[_SEED.sub("", run.name) or run.name].append(run)
     return dict(groups)
-
-
-CURVES = ("eval", "train")  # what a run's curve and threshold are measured on
 
 
 def curve(run: Path, source: str = "eval") -> tuple[np.ndarray, np.ndarray]:
